@@ -1,0 +1,1 @@
+"""An offline, stateful emulator of the Stripe API surface this service uses."""
