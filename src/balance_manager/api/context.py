@@ -1,0 +1,25 @@
+"""What the routes share: settings, the database, the token signer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from balance_manager.auth.tokens import TokenSigner
+from balance_manager.settings import Settings
+from balance_manager.store.db import SessionFactory
+
+
+@dataclass(frozen=True, slots=True)
+class AppContext:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: SessionFactory
+    tokens: TokenSigner
+
+
+def get_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx

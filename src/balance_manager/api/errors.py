@@ -1,0 +1,119 @@
+"""One JSON error format everywhere: ``{"error": {"code", "message", "field"?}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from balance_manager.errors import Conflict, InvalidInput, NotFound, ServiceError, Unprocessable
+
+log = structlog.get_logger(__name__)
+
+_STATUS_BY_CLASS: dict[type[ServiceError], int] = {
+    InvalidInput: 400,
+    NotFound: 404,
+    Conflict: 409,
+    Unprocessable: 422,
+}
+
+
+class ApiError(Exception):
+    """An error raised by the HTTP layer itself (auth, paging) with its status."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.headers = headers
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        body["field"] = field
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str | None:
+    """("body", "events", 3, "amount") → "events[3].amount"; ("query", "limit") → "limit"."""
+    parts = [p for p in loc[1:] if p not in {"function-after", "function-before"}]
+    path = ""
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += ("." if path else "") + str(part)
+    return path or None
+
+
+def _validation_message(error: dict[str, Any], field: str | None) -> tuple[str, str]:
+    kind = str(error.get("type", ""))
+    if kind == "json_invalid":
+        return "malformed_json", "request body is not valid JSON"
+    if kind == "extra_forbidden":
+        return "unknown_field", f"unknown field {field!r}"
+    if kind == "missing":
+        return "missing_field", f"{field} is required"
+    message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+    return "invalid_input", f"{field}: {message}" if field else message
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+        status = next((s for cls, s in _STATUS_BY_CLASS.items() if isinstance(exc, cls)), 400)
+        return error_response(status, exc.code, exc.message, field=exc.field)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(
+            exc.status, exc.code, exc.message, field=exc.field, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = dict(exc.errors()[0]) if exc.errors() else {}
+        loc = tuple(first.get("loc", ()))
+        field = None if first.get("type") == "json_invalid" else _field_path(loc)
+        if loc and loc[0] == "path" and field is None:
+            field = str(loc[-1])
+        code, message = _validation_message(first, field)
+        return error_response(400, code, message, field=field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        return error_response(
+            exc.status_code,
+            codes.get(exc.status_code, "http_error"),
+            message,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled_error", path=request.url.path)
+        return error_response(500, "internal_error", "internal error; it has been logged")

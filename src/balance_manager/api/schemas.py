@@ -1,0 +1,247 @@
+"""Request and response bodies. JSON is camelCase like the original; money goes out as JSON
+numbers in major units (``18.85``) and comes in as exact decimals (see ``jsonbody``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+)
+from pydantic.alias_generators import to_camel
+
+from balance_manager import money
+
+
+def _no_bool_or_float(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    if isinstance(value, float):  # only reachable when a caller bypasses the Decimal parser
+        raise ValueError("must be an exact decimal number")
+    return value
+
+
+# Validated into minor units by the service, which knows the user's currency.
+MoneyIn = Annotated[Decimal | int | str, BeforeValidator(_no_bool_or_float)]
+MoneyOut = Annotated[Decimal, PlainSerializer(money.json_number, return_type=int | float)]
+StrictInt = Annotated[int, BeforeValidator(_no_bool_or_float), Field(strict=True)]
+IdempotencyKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")
+]
+Description = Annotated[str, StringConstraints(max_length=500)]
+Metadata = Annotated[dict[str, str | int | bool | None], Field(max_length=50)]
+
+
+class InputModel(BaseModel):
+    """Unknown fields are an error, so a typo never silently does nothing."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class OutputModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+# --- users -------------------------------------------------------------------------------
+
+
+class CreateUserIn(InputModel):
+    email: Annotated[str, StringConstraints(min_length=3, max_length=320)]
+    id: str | None = Field(default=None, description="Your own user id (optional).")
+    currency: str | None = None
+    minimum_balance: MoneyIn | None = None
+    target_balance: MoneyIn | None = None
+    initial_balance: MoneyIn | None = Field(
+        default=None, description="Opening balance, posted to the ledger as an adjustment."
+    )
+    auto_recharge_enabled: bool = True
+    max_daily_recharges: StrictInt | None = None
+    max_recharge_amount: MoneyIn | None = None
+    balance_floor: MoneyIn | None = None
+
+
+class UserOut(OutputModel):
+    id: str
+    email: str
+    currency: str
+    balance: MoneyOut
+    stripe_customer_id: str | None
+    created_at: datetime
+
+
+class TokenIn(InputModel):
+    ttl_seconds: Annotated[int, Field(strict=True, ge=60, le=30 * 24 * 3600)] | None = None
+
+
+class TokenOut(OutputModel):
+    token: str
+    expires_at: datetime
+    user_id: str
+
+
+# --- balance -----------------------------------------------------------------------------
+
+
+class CalculationOut(OutputModel):
+    recharge_amount: MoneyOut
+    fee: MoneyOut
+    total_charge: MoneyOut
+    new_balance: MoneyOut
+    capped: bool
+
+
+class StatusOut(OutputModel):
+    needs_recharge: bool
+    current_balance: MoneyOut
+    minimum_balance: MoneyOut
+    target_balance: MoneyOut
+    calculation: CalculationOut | None
+    can_recharge: bool
+    recharge_blocked_reason: str | None
+    currency: str
+    auto_recharge_enabled: bool
+    pending_recharge_id: str | None
+
+
+class ConfigOut(OutputModel):
+    id: str
+    user_id: str
+    minimum_balance: MoneyOut
+    target_balance: MoneyOut
+    auto_recharge_enabled: bool
+    default_payment_method_id: str | None
+    max_daily_recharges: int
+    max_recharge_amount: MoneyOut
+    balance_floor: MoneyOut | None
+    paused_reason: str | None
+    paused_at: datetime | None
+    currency: str
+    updated_at: datetime
+    warnings: list[str] = Field(default_factory=list)
+
+
+class ConfigIn(InputModel):
+    """Partial update: only the fields present change."""
+
+    minimum_balance: MoneyIn | None = None
+    target_balance: MoneyIn | None = None
+    auto_recharge_enabled: bool | None = None
+    max_daily_recharges: StrictInt | None = None
+    max_recharge_amount: MoneyIn | None = None
+    balance_floor: MoneyIn | None = Field(
+        default=None, description="Usage may not take the balance below this; null removes it."
+    )
+
+
+class Pagination(OutputModel):
+    total: int
+    page: int
+    limit: int
+    total_pages: int
+
+
+class RechargeRecordOut(OutputModel):
+    id: str
+    amount: MoneyOut
+    fee: MoneyOut
+    total_charge: MoneyOut
+    currency: str
+    status: str
+    triggered_by: str
+    trigger_detail: str | None
+    capped: bool
+    payment_intent_id: str | None
+    failure_code: str | None
+    failure_message: str | None
+    created_at: datetime
+    completed_at: datetime | None
+
+
+class HistoryOut(OutputModel):
+    records: list[RechargeRecordOut]
+    pagination: Pagination
+
+
+class UsageIn(InputModel):
+    amount: MoneyIn
+    idempotency_key: IdempotencyKey
+    description: Description | None = None
+    metadata: Metadata | None = None
+
+
+class UsageOut(OutputModel):
+    user_id: str
+    entry_id: int
+    amount: MoneyOut
+    balance: MoneyOut
+    currency: str
+    replayed: bool
+    created_at: datetime
+
+
+class BatchUsageEvent(UsageIn):
+    user_id: str
+
+
+class BatchUsageIn(InputModel):
+    events: Annotated[list[BatchUsageEvent], Field(min_length=1, max_length=1000)]
+
+
+class ErrorBody(OutputModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class BatchResult(OutputModel):
+    index: int
+    user_id: str
+    idempotency_key: str
+    status: Literal["applied", "replayed", "error"]
+    entry_id: int | None = None
+    balance: MoneyOut | None = None
+    error: ErrorBody | None = None
+
+
+class BatchUsageOut(OutputModel):
+    results: list[BatchResult]
+    applied: int
+    replayed: int
+    failed: int
+
+
+class AdjustIn(InputModel):
+    amount: MoneyIn = Field(description="Signed: positive grants credit, negative removes it.")
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    idempotency_key: IdempotencyKey
+    metadata: Metadata | None = None
+
+
+class LedgerEntryOut(OutputModel):
+    id: int
+    kind: str
+    amount: MoneyOut
+    balance_after: MoneyOut
+    reference: str
+    description: str | None
+    metadata: dict[str, Any] | None
+    created_at: datetime
+
+
+class LedgerOut(OutputModel):
+    entries: list[LedgerEntryOut]
+    currency: str
+    pagination: Pagination
+
+
+class HealthOut(OutputModel):
+    status: Literal["ok", "degraded"]
+    version: str
+    database: dict[str, Any]

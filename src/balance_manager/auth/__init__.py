@@ -1,0 +1,1 @@
+"""Credentials: operator API keys and customer tokens."""

@@ -1,0 +1,82 @@
+"""Operator API keys: ``bmk_<prefix>_<secret>``, stored as a SHA-256 digest, shown once.
+
+The keys are 256-bit random secrets, so a fast hash is the right tool (no brute-forceable
+password to stretch); the public prefix finds the row without scanning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from balance_manager.errors import NotFound
+from balance_manager.ids import new_id
+from balance_manager.store.models import ApiKey, utcnow
+
+KEY_SCHEME = "bmk"
+# Writing last_used_at on every request would turn each read into a write; once a minute is
+# enough to tell an operator which keys are alive.
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedKey:
+    id: str
+    name: str
+    secret: str  # the only time the full key exists outside the caller's hands
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def looks_like_api_key(credential: str) -> bool:
+    return credential.startswith(KEY_SCHEME + "_")
+
+
+async def create_key(session: AsyncSession, *, name: str) -> CreatedKey:
+    prefix = secrets.token_hex(6)
+    secret = f"{KEY_SCHEME}_{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey(id=new_id(), name=name, prefix=prefix, secret_hash=_digest(secret))
+    session.add(key)
+    await session.flush()
+    return CreatedKey(id=key.id, name=name, secret=secret)
+
+
+async def list_keys(session: AsyncSession) -> list[ApiKey]:
+    return list((await session.scalars(select(ApiKey).order_by(ApiKey.created_at))).all())
+
+
+async def revoke_key(session: AsyncSession, *, key_id_or_prefix: str) -> ApiKey:
+    key = await session.scalar(
+        select(ApiKey).where((ApiKey.id == key_id_or_prefix) | (ApiKey.prefix == key_id_or_prefix))
+    )
+    if key is None:
+        raise NotFound(f"no API key {key_id_or_prefix!r}", code="api_key_not_found")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+    return key
+
+
+async def verify_key(
+    session: AsyncSession, credential: str, *, now: datetime | None = None
+) -> ApiKey | None:
+    """The active key for ``credential``, or None (unknown, malformed or revoked)."""
+    parts = credential.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_SCHEME:
+        return None
+    key = await session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
+    if key is None or not hmac.compare_digest(key.secret_hash, _digest(credential)):
+        return None
+    if key.revoked_at is not None:
+        return None
+    now = now or utcnow()
+    if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
+        key.last_used_at = now
+    return key

@@ -1,0 +1,260 @@
+"""The ``balance-manager`` command line.
+
+Commands that create a secret print it alone on the last line of stdout, so scripts can
+capture it: ``KEY=$(balance-manager keys create --name ops | tail -n 1)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from balance_manager import logs
+from balance_manager.settings import ConfigError, Settings, load_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+keys_app = typer.Typer(no_args_is_help=True, help="Operator API keys.")
+users_app = typer.Typer(no_args_is_help=True, help="Users.")
+app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
+
+T = TypeVar("T")
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _with_db(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work(session)`` in one transaction on a migrated database."""
+    from balance_manager.errors import ServiceError
+    from balance_manager.store import migrate
+    from balance_manager.store.db import create_engine, session_factory
+
+    async def run() -> T:
+        engine = create_engine(settings.database_url)
+        try:
+            await migrate.upgrade(engine)
+            async with session_factory(engine).begin() as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except ServiceError as exc:
+        _fail(exc.message)
+        raise  # unreachable: _fail exits
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from balance_manager.store import migrate as migrations
+    from balance_manager.store.db import create_engine
+
+    settings = _settings()
+
+    async def run() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            await migrations.upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    typer.echo("database is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default PORT, 3000).")] = None,
+) -> None:
+    """Migrate the database, then serve the HTTP API."""
+    import uvicorn
+
+    from balance_manager.api.app import create_app
+    from balance_manager.store import migrate as migrations
+    from balance_manager.store.db import create_engine
+
+    settings = _settings()
+    logs.configure(settings.log_level, settings.log_format)
+
+    async def run_migrations() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            await migrations.upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run_migrations())
+    try:
+        application = create_app(settings)
+    except ConfigError as exc:
+        _fail(str(exc))
+    uvicorn.run(
+        application,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level,
+        proxy_headers=True,
+    )
+
+
+@keys_app.command("create")
+def keys_create(name: Annotated[str, typer.Option(help="What the key is for.")]) -> None:
+    """Create an operator API key; the key is printed once, on the last line."""
+    from balance_manager.auth import api_keys
+
+    created = _with_db(_settings(), lambda s: api_keys.create_key(s, name=name))
+    typer.echo(
+        f"created API key {created.id} ({created.name}); store it now, it is not shown again:"
+    )
+    typer.echo(created.secret)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (never their secrets)."""
+    from balance_manager.auth import api_keys
+
+    keys = _with_db(_settings(), api_keys.list_keys)
+    for key in keys:
+        state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+        used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
+        typer.echo(f"{key.id}  bmk_{key.prefix}_…  {key.name:<20} {state:<24} last used {used}")
+    if not keys:
+        typer.echo("no API keys")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or prefix.")]) -> None:
+    """Revoke an API key at once."""
+    from balance_manager.auth import api_keys
+
+    revoked = _with_db(_settings(), lambda s: api_keys.revoke_key(s, key_id_or_prefix=key))
+    typer.echo(f"revoked {revoked.id} ({revoked.name})")
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option()],
+    user_id: Annotated[str | None, typer.Option("--id", help="Your own user id.")] = None,
+    currency: Annotated[str | None, typer.Option()] = None,
+    minimum: Annotated[str | None, typer.Option(help="Minimum balance, e.g. 150.")] = None,
+    target: Annotated[str | None, typer.Option(help="Target balance, e.g. 600.")] = None,
+    balance: Annotated[str | None, typer.Option(help="Opening balance, e.g. -50.")] = None,
+) -> None:
+    """Create a user; prints the new user id on the last line."""
+    from balance_manager.accounts import service as accounts
+
+    settings = _settings()
+
+    async def work(session: Any) -> str:
+        user, _ = await accounts.create_user(
+            session,
+            settings=settings,
+            email=email,
+            user_id=user_id,
+            currency=currency,
+            minimum_balance=minimum,
+            target_balance=target,
+            initial_balance=balance,
+        )
+        return user.id
+
+    typer.echo(_with_db(settings, work))
+
+
+@users_app.command("show")
+def users_show(user_id: str) -> None:
+    """Show a user's balance and config."""
+    from balance_manager import money
+    from balance_manager.accounts import service as accounts
+
+    async def work(session: Any) -> str:
+        user, config = await accounts.get_config(session, user_id)
+        cur = money.currency(user.currency)
+        return "\n".join(
+            [
+                f"id        {user.id}",
+                f"email     {user.email}",
+                f"balance   {money.to_major(user.balance, cur)} {cur.code.upper()}",
+                f"minimum   {money.to_major(config.minimum_balance, cur)}",
+                f"target    {money.to_major(config.target_balance, cur)}",
+                f"auto      {'on' if config.auto_recharge_enabled else 'off'}",
+            ]
+        )
+
+    typer.echo(_with_db(_settings(), work))
+
+
+@app.command()
+def token(
+    user_id: str,
+    ttl: Annotated[int | None, typer.Option(help="Lifetime in seconds.")] = None,
+) -> None:
+    """Mint a customer token for USER_ID; printed alone on the last line."""
+    from datetime import timedelta
+
+    from balance_manager.accounts import service as accounts
+    from balance_manager.auth.tokens import TokenSigner
+
+    settings = _settings()
+    try:
+        signer = TokenSigner(
+            settings.signing_secret(), ttl=timedelta(seconds=settings.customer_token_ttl_seconds)
+        )
+    except ConfigError as exc:
+        _fail(str(exc))
+
+    async def work(session: Any) -> None:
+        await accounts.get_user(session, user_id)
+
+    _with_db(settings, work)
+    minted = signer.mint(user_id, ttl=timedelta(seconds=ttl) if ttl else None)
+    typer.echo(f"customer token for {user_id}, expires {minted.expires_at.isoformat()}:")
+    typer.echo(minted.token)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port for the service.")] = 3000,
+    data_dir: Annotated[Path, typer.Option(help="Where the demo's SQLite file lives.")] = Path(
+        ".demo"
+    ),
+) -> None:
+    """Start the service on a fresh SQLite file with the original's test user."""
+    from balance_manager.demo import run_demo
+
+    run_demo(port=port, data_dir=data_dir)
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 12111,
+    state_file: Annotated[Path | None, typer.Option(help="Keep state across restarts.")] = None,
+) -> None:
+    """Run the offline Stripe sandbox (the Stripe API subset this service uses)."""
+    from balance_manager.sandbox.server import run
+
+    run(host=host, port=port, state_file=state_file)
+
+
+def main() -> None:
+    app()

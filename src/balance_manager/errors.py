@@ -1,0 +1,37 @@
+"""Expected failures of the service layer, mapped to HTTP statuses only at the API edge.
+
+ServiceError            code, message, field?
+ ├── InvalidInput       a value broke a rule             → 400
+ ├── NotFound           no such user / record            → 404
+ ├── Conflict           idempotency key reused, email taken, limit reached → 409
+ └── Unprocessable      well-formed, but not possible now → 422
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    code = "error"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.field = field
+
+
+class InvalidInput(ServiceError):
+    code = "invalid_input"
+
+
+class NotFound(ServiceError):
+    code = "not_found"
+
+
+class Conflict(ServiceError):
+    code = "conflict"
+
+
+class Unprocessable(ServiceError):
+    code = "unprocessable"

@@ -1,0 +1,1 @@
+"""The append-only ledger: the truth about every balance."""

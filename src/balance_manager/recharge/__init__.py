@@ -1,0 +1,1 @@
+"""Recharges: status, history (and, with the engine, triggers, worker and sweeper)."""

@@ -1,0 +1,102 @@
+"""The balance status and recharge history views, shaped like the original's."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from balance_manager import money, policy
+from balance_manager.accounts import service as accounts
+from balance_manager.store.models import (
+    IN_FLIGHT_STATUSES,
+    BalanceConfig,
+    RechargeRecord,
+    User,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceStatus:
+    user: User
+    config: BalanceConfig
+    currency: money.Currency
+    needs_recharge: bool
+    calculation: policy.RechargeCalculation | None
+    blocked_reason: policy.BlockedReason | None
+    in_flight: RechargeRecord | None
+
+    @property
+    def can_recharge(self) -> bool:
+        return self.blocked_reason is None
+
+
+async def balance_status(
+    session: AsyncSession, user_id: str, *, fee_rule: policy.FeeRule
+) -> BalanceStatus:
+    user, config = await accounts.get_config(session, user_id)
+    in_flight = await session.scalar(
+        select(RechargeRecord).where(
+            RechargeRecord.user_id == user_id,
+            RechargeRecord.status.in_([str(s) for s in IN_FLIGHT_STATUSES]),
+        )
+    )
+    below = policy.needs_recharge(user.balance, config.minimum_balance)
+    calculation = (
+        policy.calculate_recharge(
+            balance=user.balance,
+            target=config.target_balance,
+            max_amount=config.max_recharge_amount,
+            fee_rule=fee_rule,
+        )
+        if below
+        else None
+    )
+    return BalanceStatus(
+        user=user,
+        config=config,
+        currency=money.currency(user.currency),
+        needs_recharge=below,
+        calculation=calculation,
+        blocked_reason=policy.recharge_blocked_reason(
+            has_payment_method=config.default_payment_method_id is not None,
+            paused=config.paused_reason is not None,
+            in_flight=in_flight is not None,
+        ),
+        in_flight=in_flight,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    records: list[RechargeRecord]
+    currency: money.Currency
+    total: int
+    page: int
+    limit: int
+
+    @property
+    def total_pages(self) -> int:
+        return math.ceil(self.total / self.limit) if self.total else 0
+
+
+async def recharge_history(
+    session: AsyncSession, user_id: str, *, page: int, limit: int
+) -> HistoryPage:
+    """Newest first."""
+    user = await accounts.get_user(session, user_id)
+    total = await session.scalar(
+        select(func.count()).select_from(RechargeRecord).where(RechargeRecord.user_id == user_id)
+    )
+    records = (
+        await session.scalars(
+            select(RechargeRecord)
+            .where(RechargeRecord.user_id == user_id)
+            .order_by(RechargeRecord.created_at.desc(), RechargeRecord.id.desc())
+            .offset((page - 1) * limit)
+            .limit(limit)
+        )
+    ).all()
+    return HistoryPage(list(records), money.currency(user.currency), int(total or 0), page, limit)

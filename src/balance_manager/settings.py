@@ -1,0 +1,133 @@
+"""Configuration from environment variables (and an optional ``.env`` file).
+
+A missing or malformed setting stops start-up with one line naming it: see
+:func:`load_settings` and :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import cached_property
+from typing import Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from balance_manager import money
+from balance_manager.policy import FeeMode, FeeRule
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./balance-manager.db"
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line naming it."""
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept what platforms hand out (``postgres://``, ``postgresql://``, ``sqlite:///``)
+    and return the async SQLAlchemy URL the service uses."""
+    url = url.strip()
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError("must be a URL such as postgresql://user@host/db or sqlite:///file.db")
+    scheme = scheme.lower()
+    if scheme in {"postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg"}:
+        parts = urlsplit("postgresql+asyncpg://" + rest)
+        # asyncpg spells libpq's sslmode as ssl.
+        query = [("ssl" if k == "sslmode" else k, v) for k, v in parse_qsl(parts.query)]
+        return urlunsplit(parts._replace(query=urlencode(query)))
+    if scheme in {"sqlite", "sqlite+aiosqlite", "sqlite+pysqlite"}:
+        return "sqlite+aiosqlite://" + rest
+    raise ValueError(f"unsupported database scheme {scheme!r} (use postgresql:// or sqlite:///)")
+
+
+class Settings(BaseSettings):
+    """Every setting, by its environment variable name."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = Field(default=3000, ge=1, le=65535)
+    default_currency: str = "usd"
+    default_recharge_fee_percentage: Decimal = Decimal("0.029")
+    recharge_fee_mode: FeeMode = FeeMode.PERCENTAGE
+    # Only in gross_up mode: Stripe's fixed part per charge, in the default currency's minor units.
+    recharge_fee_fixed: int = Field(default=0, ge=0)
+    # Thresholds for users created without their own, in major units of their currency.
+    default_minimum_balance: Decimal = Decimal(10)
+    default_target_balance: Decimal = Decimal(100)
+    token_signing_secret: SecretStr | None = None
+    customer_token_ttl_seconds: int = Field(default=3600, ge=60, le=30 * 24 * 3600)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = "console"
+    max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=20, ge=0, le=500)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return normalize_database_url(value)
+
+    @field_validator("default_currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        try:
+            return money.currency(value).code
+        except money.MoneyError as exc:
+            raise ValueError(exc.message) from None
+
+    @field_validator("default_recharge_fee_percentage")
+    @classmethod
+    def _fee(cls, value: Decimal) -> Decimal:
+        if not value.is_finite() or not Decimal(0) <= value < Decimal("0.5"):
+            raise ValueError("must be a fraction between 0 and 0.5, e.g. 0.029 for 2.9 %")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("token_signing_secret")
+    @classmethod
+    def _secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
+        return value
+
+    @cached_property
+    def fee_rule(self) -> FeeRule:
+        return FeeRule(
+            rate=self.default_recharge_fee_percentage,
+            mode=self.recharge_fee_mode,
+            fixed=self.recharge_fee_fixed,
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def signing_secret(self) -> str:
+        """The token-signing secret; services that mint or verify tokens need it."""
+        if self.token_signing_secret is None:
+            raise ConfigError(
+                "TOKEN_SIGNING_SECRET is not set: it signs customer tokens "
+                f"(at least {MIN_SECRET_LENGTH} characters, e.g. "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+        return self.token_signing_secret.get_secret_value()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, or raise ConfigError naming the first bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"invalid setting {name}: {message}") from None

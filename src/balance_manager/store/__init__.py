@@ -1,0 +1,1 @@
+"""Persistence: tables, engine set-up, migrations. Nothing here commits on its own."""

@@ -1,0 +1,251 @@
+"""The tables. Money columns are BIGINT minor units; every invariant that can live in the
+database does (unique keys, checks, the one-in-flight-recharge partial index)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012  (SQLAlchemy reads it)
+
+
+class LedgerKind(StrEnum):
+    USAGE = "usage"
+    RECHARGE = "recharge"
+    ADJUSTMENT = "adjustment"
+    REFUND = "refund"
+
+
+class RechargeStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REQUIRES_ACTION = "requires_action"
+    CANCELED = "canceled"
+
+
+IN_FLIGHT_STATUSES = (
+    RechargeStatus.PENDING,
+    RechargeStatus.PROCESSING,
+    RechargeStatus.REQUIRES_ACTION,
+)
+_IN_FLIGHT_SQL = "status IN ('pending', 'processing', 'requires_action')"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class BalanceConfig(Base):
+    __tablename__ = "balance_configs"
+    __table_args__ = (
+        CheckConstraint("minimum_balance >= 0", name="minimum_not_negative"),
+        CheckConstraint("target_balance > minimum_balance", name="target_above_minimum"),
+        CheckConstraint("max_daily_recharges BETWEEN 1 AND 100", name="daily_recharges_range"),
+        CheckConstraint("max_recharge_amount > 0", name="max_recharge_positive"),
+    )
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    minimum_balance: Mapped[int] = mapped_column(BigInteger)
+    target_balance: Mapped[int] = mapped_column(BigInteger)
+    auto_recharge_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    default_payment_method_id: Mapped[str | None] = mapped_column(String(255))
+    max_daily_recharges: Mapped[int] = mapped_column(Integer, default=5)
+    max_recharge_amount: Mapped[int] = mapped_column(BigInteger)
+    # Usage that would take the balance below this is refused; NULL means no floor.
+    balance_floor: Mapped[int | None] = mapped_column(BigInteger)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    paused_reason: Mapped[str | None] = mapped_column(String(255))
+    paused_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class LedgerEntry(Base):
+    """Append-only. ``reference`` is the idempotency key (usage, adjustment) or the Stripe
+    object id (recharge: PaymentIntent, refund: Refund)."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        UniqueConstraint("user_id", "kind", "reference"),
+        Index(
+            "uq_ledger_entries_stripe_reference",
+            "kind",
+            "reference",
+            unique=True,
+            sqlite_where=text("kind IN ('recharge', 'refund')"),
+            postgresql_where=text("kind IN ('recharge', 'refund')"),
+        ),
+        Index("ix_ledger_entries_user_id_id", "user_id", "id"),
+        CheckConstraint("amount <> 0", name="amount_not_zero"),
+        CheckConstraint("kind IN ('usage', 'recharge', 'adjustment', 'refund')", name="kind_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RechargeRecord(Base):
+    """A charge we intend to make, made, or failed to make; also the job queue.
+
+    Its id is the Stripe idempotency key. Amount and fee are fixed before Stripe is called.
+    """
+
+    __tablename__ = "recharge_records"
+    __table_args__ = (
+        Index(
+            "uq_recharge_records_one_in_flight",
+            "user_id",
+            unique=True,
+            sqlite_where=text(_IN_FLIGHT_SQL),
+            postgresql_where=text(_IN_FLIGHT_SQL),
+        ),
+        Index("ix_recharge_records_user_id_created_at", "user_id", "created_at"),
+        Index("ix_recharge_records_status_next_attempt_at", "status", "next_attempt_at"),
+        CheckConstraint(
+            "status IN ('pending', 'processing', 'succeeded', 'failed', "
+            "'requires_action', 'canceled')",
+            name="status_known",
+        ),
+        CheckConstraint("triggered_by IN ('auto', 'manual')", name="triggered_by_known"),
+        CheckConstraint("amount > 0 AND fee >= 0 AND total_charge = amount + fee", name="sums"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    fee: Mapped[int] = mapped_column(BigInteger)
+    total_charge: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(20), default=RechargeStatus.PENDING)
+    triggered_by: Mapped[str] = mapped_column(String(10))
+    trigger_detail: Mapped[str | None] = mapped_column(String(32))
+    capped: Mapped[bool] = mapped_column(Boolean, default=False)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    payment_method_id: Mapped[str | None] = mapped_column(String(255))
+    failure_code: Mapped[str | None] = mapped_column(String(64))
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column()
+
+
+class ApiKey(Base):
+    """Operator API keys. Only a SHA-256 of the secret is kept; the prefix finds the row."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    last_used_at: Mapped[datetime | None] = mapped_column()
+
+
+class StripeEvent(Base):
+    """Stripe webhook events already processed (deduplication) and what came of them."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column()
+    outcome: Mapped[str | None] = mapped_column(String(255))
+
+
+class OutboxEvent(Base):
+    """Domain events for the operator, written in the transaction that caused them."""
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (Index("ix_outbox_events_pending", "delivered_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    type: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    delivered_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)

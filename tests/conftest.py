@@ -1,0 +1,201 @@
+"""Shared fixtures: real databases (SQLite files and a PostgreSQL database made for the run),
+the app over ASGI, and credentials.
+
+``backend`` parametrizes every integration test over SQLite and PostgreSQL. PostgreSQL comes
+from TEST_POSTGRES_URL (default: the local server's ``test`` database); when it cannot be
+reached the PostgreSQL cases skip locally and fail in CI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from balance_manager.accounts import service as accounts
+from balance_manager.api.app import create_app
+from balance_manager.auth import api_keys
+from balance_manager.settings import Settings, load_settings
+from balance_manager.store import migrate
+from balance_manager.store.db import SessionFactory, create_engine, session_factory
+from balance_manager.store.models import Base
+from tests._support import unavailable
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+TOKEN_SECRET = "test-signing-secret-" + "x" * 32
+
+
+async def _pg_create_database() -> str:
+    admin = create_engine(POSTGRES_ADMIN_URL)
+    name = f"bm_test_{secrets.token_hex(4)}"
+    try:
+        async with admin.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await admin.dispose()
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    engine = create_engine(url)
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+    return url
+
+
+async def _pg_drop_database(url: str) -> None:
+    admin = create_engine(POSTGRES_ADMIN_URL)
+    name = url.rsplit("/", 1)[1]
+    try:
+        async with admin.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str | None]:
+    """A migrated PostgreSQL database of this run's own, dropped at the end."""
+    try:
+        url = asyncio.run(_pg_create_database())
+    except Exception as exc:  # the server is down or refuses us
+        yield None
+        _ = exc
+        return
+    yield url
+    asyncio.run(_pg_drop_database(url))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file; each test gets a copy (much faster than migrating each time)."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+
+    async def build() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{path}")
+        await migrate.upgrade(engine)
+        await engine.dispose()  # the last connection to close folds the WAL into the file
+
+    asyncio.run(build())
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest,
+    sqlite_template: Path,
+    tmp_path: Path,
+) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    url: str | None = request.getfixturevalue("postgres_url")
+    if url is None:
+        unavailable(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}")
+    assert url is not None
+    return url
+
+
+@pytest.fixture
+def backend(database_url: str) -> str:
+    return "sqlite" if database_url.startswith("sqlite") else "postgresql"
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return load_settings(
+        database_url=database_url,
+        token_signing_secret=TOKEN_SECRET,
+        db_pool_size=20,
+        db_max_overflow=40,
+        _env_file=None,
+    )
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    db = create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
+    if db.dialect.name == "postgresql":
+        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        async with db.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> SessionFactory:
+    return session_factory(engine)
+
+
+@pytest.fixture
+async def client(settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, engine=engine)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+async def operator_key(sessions: SessionFactory) -> str:
+    async with sessions.begin() as session:
+        created = await api_keys.create_key(session, name="tests")
+    return created.secret
+
+
+@pytest.fixture
+def operator(operator_key: str) -> dict[str, str]:
+    """Headers of an operator request."""
+    return {"Authorization": f"Bearer {operator_key}"}
+
+
+@dataclass
+class UserMaker:
+    sessions: SessionFactory
+    settings: Settings
+    counter: int = 0
+
+    async def __call__(self, **fields: Any) -> str:
+        self.counter += 1
+        fields.setdefault("email", f"user{self.counter}-{secrets.token_hex(3)}@example.com")
+        async with self.sessions.begin() as session:
+            user, _ = await accounts.create_user(session, settings=self.settings, **fields)
+        return user.id
+
+
+@pytest.fixture
+def make_user(sessions: SessionFactory, settings: Settings) -> UserMaker:
+    return UserMaker(sessions, settings)
+
+
+@pytest.fixture
+def customer_headers(client: httpx.AsyncClient, settings: Settings) -> Any:
+    """customer_headers(user_id) → headers with a fresh customer token for that user."""
+    from datetime import timedelta
+
+    from balance_manager.auth.tokens import TokenSigner
+
+    signer = TokenSigner(settings.signing_secret(), ttl=timedelta(minutes=5))
+
+    def make(user_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {signer.mint(user_id).token}"}
+
+    return make
