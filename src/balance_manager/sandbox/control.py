@@ -1,0 +1,120 @@
+"""Sandbox-only control routes under ``/_sandbox/``: reset, faults, webhooks, clock, logs.
+
+They take JSON or form bodies and need no key: the sandbox is a local test double.
+
+- ``POST /_sandbox/reset`` — forget everything.
+- ``GET|POST|DELETE /_sandbox/faults``, ``DELETE /_sandbox/faults/{id}`` — injected faults
+  (see ``faults.py``): ``{"kind": "lost_response", "method": "POST",
+  "path": "/v1/payment_intents", "count": 1}``.
+- ``GET|POST /_sandbox/webhooks/config`` — retry backoff, delay, duplicate, reorder.
+- ``GET /_sandbox/webhooks/deliveries?event=&endpoint=`` — the delivery log.
+- ``POST /_sandbox/events/{id}/resend`` ``{"endpoint": "we_…"}`` — deliver again now.
+- ``POST /_sandbox/webhooks/flush`` — wait until no delivery is in flight.
+- ``GET|POST /_sandbox/clock`` ``{"advance": seconds}`` — move the sandbox clock.
+- ``GET /_sandbox/requests`` — the last API requests (method, path, status, idempotency key).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .wire import StripeError
+
+if TYPE_CHECKING:
+    from .app import Runtime
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return dict(request.query_params)
+    if request.headers.get("content-type", "").startswith("application/json"):
+        data = json.loads(raw)
+        return data if isinstance(data, dict) else {}
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def routes(rt: Runtime) -> list[Route]:
+    state = rt.state
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"ok": True, "objects": len(state.objects)})
+
+    async def reset(request: Request) -> Response:
+        state.reset()
+        return JSONResponse({"reset": True})
+
+    async def faults(request: Request) -> Response:
+        if request.method == "POST":
+            spec = await _body(request)
+            if "fraction" in spec and spec["fraction"] is not None:
+                spec["fraction"] = float(spec["fraction"])
+            try:
+                fault = state.faults.add(spec)
+            except StripeError as err:
+                return JSONResponse(err.body(), status_code=err.status)
+            return JSONResponse(fault.as_json())
+        if request.method == "DELETE":
+            state.faults.clear()
+        return JSONResponse({"data": [f.as_json() for f in state.faults.rules]})
+
+    async def fault_delete(request: Request) -> Response:
+        ok = state.faults.remove(request.path_params["id"])
+        return JSONResponse({"deleted": ok}, status_code=200 if ok else 404)
+
+    async def webhook_config(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                rt.dispatcher.config.update(await _body(request))
+            except (ValueError, TypeError) as exc:
+                return JSONResponse({"error": {"message": str(exc)}}, status_code=400)
+        return JSONResponse(vars(rt.dispatcher.config))
+
+    async def deliveries(request: Request) -> Response:
+        q = request.query_params
+        return JSONResponse({"data": rt.dispatcher.log(q.get("event"), q.get("endpoint"))})
+
+    async def resend(request: Request) -> Response:
+        body = await _body(request)
+        endpoint = body.get("endpoint") or body.get("webhook_endpoint")
+        event_id = request.path_params["id"]
+        if state.get(event_id, "event") is None:
+            return JSONResponse({"error": {"message": f"No such event: '{event_id}'",
+                                           "type": "invalid_request_error"}}, status_code=404)
+        attempts = await rt.dispatcher.resend(event_id, [endpoint] if endpoint else None)
+        return JSONResponse({"data": [a.as_json() for a in attempts]})
+
+    async def flush(request: Request) -> Response:
+        body = await _body(request)
+        idle = await rt.dispatcher.idle(float(body.get("timeout", 10)))
+        return JSONResponse({"idle": idle})
+
+    async def clock(request: Request) -> Response:
+        if request.method == "POST":
+            body = await _body(request)
+            with state.lock:
+                state.clock_offset += int(body.get("advance", 0))
+                state.touch()
+        return JSONResponse({"now": state.now(), "offset": state.clock_offset})
+
+    async def requests_log(request: Request) -> Response:
+        return JSONResponse({"data": list(rt.api.recent)})
+
+    return [
+        Route("/_sandbox/health", health),
+        Route("/_sandbox/reset", reset, methods=["POST"]),
+        Route("/_sandbox/faults", faults, methods=["GET", "POST", "DELETE"]),
+        Route("/_sandbox/faults/{id}", fault_delete, methods=["DELETE"]),
+        Route("/_sandbox/webhooks/config", webhook_config, methods=["GET", "POST"]),
+        Route("/_sandbox/webhooks/deliveries", deliveries),
+        Route("/_sandbox/webhooks/flush", flush, methods=["POST"]),
+        Route("/_sandbox/events/{id}/resend", resend, methods=["POST"]),
+        Route("/_sandbox/clock", clock, methods=["GET", "POST"]),
+        Route("/_sandbox/requests", requests_log),
+    ]
