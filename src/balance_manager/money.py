@@ -46,7 +46,7 @@ class Currency:
     @property
     def scale(self) -> int:
         """Minor units in one major unit (100 for USD, 1 for JPY)."""
-        return 10**self.exponent
+        return int(10**self.exponent)
 
 
 def currency(code: str) -> Currency:

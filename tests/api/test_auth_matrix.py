@@ -22,12 +22,19 @@ async def two_users(make_user: UserMaker) -> tuple[str, str]:
     return await make_user(minimum_balance=150, target_balance=600), await make_user()
 
 
-CUSTOMER_READABLE = ["/api/balance/status/{u}", "/api/balance/config/{u}", "/api/balance/history/{u}",
-                     "/api/balance/ledger/{u}", "/api/users/{u}"]
+CUSTOMER_READABLE = [
+    "/api/balance/status/{u}",
+    "/api/balance/config/{u}",
+    "/api/balance/history/{u}",
+    "/api/balance/ledger/{u}",
+    "/api/users/{u}",
+]
 
 
 @pytest.mark.parametrize("path", CUSTOMER_READABLE)
-async def test_no_credential_is_401(client: httpx.AsyncClient, two_users: tuple[str, str], path: str) -> None:
+async def test_no_credential_is_401(
+    client: httpx.AsyncClient, two_users: tuple[str, str], path: str
+) -> None:
     a, _ = two_users
     response = await client.get(path.format(u=a))
     assert response.status_code == 401
@@ -35,7 +42,9 @@ async def test_no_credential_is_401(client: httpx.AsyncClient, two_users: tuple[
     assert response.headers["www-authenticate"] == "Bearer"
 
 
-async def test_x_user_id_alone_is_not_a_credential(client: httpx.AsyncClient, two_users: tuple[str, str]) -> None:
+async def test_x_user_id_alone_is_not_a_credential(
+    client: httpx.AsyncClient, two_users: tuple[str, str]
+) -> None:
     a, _ = two_users
     response = await client.get(f"/api/balance/status/{a}", headers={"x-user-id": a})
     assert response.status_code == 401
@@ -64,7 +73,9 @@ async def test_customer_cannot_change_another_users_config(
     client: httpx.AsyncClient, two_users: tuple[str, str], customer_headers: Headers
 ) -> None:
     a, b = two_users
-    response = await client.put(f"/api/balance/config/{b}", json={"minimumBalance": 1}, headers=customer_headers(a))
+    response = await client.put(
+        f"/api/balance/config/{b}", json={"minimumBalance": 1}, headers=customer_headers(a)
+    )
     assert response.status_code == 403
     config = await client.get(f"/api/balance/config/{b}", headers=customer_headers(b))
     assert config.json()["minimumBalance"] == 10  # the default, untouched
@@ -76,16 +87,26 @@ async def test_customer_cannot_change_another_users_config(
         ("POST", "/api/balance/usage/{u}", {"amount": 1, "idempotencyKey": "k"}),
         ("POST", "/api/balance/adjust/{u}", {"amount": 1, "reason": "r", "idempotencyKey": "k"}),
         ("POST", "/api/users/{u}/tokens", None),
-        ("POST", "/api/balance/usage", {"events": [{"userId": "{u}", "amount": 1, "idempotencyKey": "k"}]}),
+        (
+            "POST",
+            "/api/balance/usage",
+            {"events": [{"userId": "{u}", "amount": 1, "idempotencyKey": "k"}]},
+        ),
         ("POST", "/api/users", {"email": "new@example.com"}),
     ],
 )
 async def test_money_moving_and_admin_routes_are_operator_only(
-    client: httpx.AsyncClient, two_users: tuple[str, str], customer_headers: Headers,
-    method: str, path: str, body: dict[str, object] | None,
+    client: httpx.AsyncClient,
+    two_users: tuple[str, str],
+    customer_headers: Headers,
+    method: str,
+    path: str,
+    body: dict[str, object] | None,
 ) -> None:
     a, _ = two_users
-    response = await client.request(method, path.format(u=a), json=body, headers=customer_headers(a))
+    response = await client.request(
+        method, path.format(u=a), json=body, headers=customer_headers(a)
+    )
     assert response.status_code == 403
     ledger = await client.get(f"/api/balance/ledger/{a}", headers=customer_headers(a))
     assert ledger.json()["pagination"]["total"] == 0
@@ -93,8 +114,11 @@ async def test_money_moving_and_admin_routes_are_operator_only(
 
 @pytest.mark.parametrize("who", ["customer", "operator"])
 async def test_mismatched_x_user_id_is_403(
-    client: httpx.AsyncClient, two_users: tuple[str, str], customer_headers: Headers,
-    operator: dict[str, str], who: str,
+    client: httpx.AsyncClient,
+    two_users: tuple[str, str],
+    customer_headers: Headers,
+    operator: dict[str, str],
+    who: str,
 ) -> None:
     a, b = two_users
     headers = customer_headers(a) if who == "customer" else operator
@@ -140,7 +164,9 @@ async def test_unknown_credentials_are_401(
     client: httpx.AsyncClient, two_users: tuple[str, str], credential: str
 ) -> None:
     a, _ = two_users
-    response = await client.get(f"/api/balance/status/{a}", headers={"Authorization": f"Bearer {credential}"})
+    response = await client.get(
+        f"/api/balance/status/{a}", headers={"Authorization": f"Bearer {credential}"}
+    )
     assert response.status_code == 401
 
 
@@ -149,14 +175,18 @@ async def test_tampered_key_secret_is_401(
 ) -> None:
     a, _ = two_users
     tampered = operator_key[:-2] + ("AA" if not operator_key.endswith("AA") else "BB")
-    response = await client.get(f"/api/balance/status/{a}", headers={"Authorization": f"Bearer {tampered}"})
+    response = await client.get(
+        f"/api/balance/status/{a}", headers={"Authorization": f"Bearer {tampered}"}
+    )
     assert response.status_code == 401
 
 
 async def test_expired_token_is_401(client: httpx.AsyncClient, two_users: tuple[str, str]) -> None:
     a, _ = two_users
     expired = TokenSigner(TOKEN_SECRET, ttl=timedelta(seconds=-10)).mint(a).token
-    response = await client.get(f"/api/balance/status/{a}", headers={"Authorization": f"Bearer {expired}"})
+    response = await client.get(
+        f"/api/balance/status/{a}", headers={"Authorization": f"Bearer {expired}"}
+    )
     assert response.status_code == 401
 
 
@@ -168,10 +198,14 @@ async def test_tampered_token_is_401(client: httpx.AsyncClient, two_users: tuple
     header, _, signature = genuine.split(".")
     forged_body = jwt.encode(claims, "wrong-secret-" + "y" * 32, algorithm="HS256").split(".")[1]
     forged = f"{header}.{forged_body}.{signature}"
-    response = await client.get(f"/api/balance/status/{b}", headers={"Authorization": f"Bearer {forged}"})
+    response = await client.get(
+        f"/api/balance/status/{b}", headers={"Authorization": f"Bearer {forged}"}
+    )
     assert response.status_code == 401
     other_key = TokenSigner("another-secret-" + "z" * 32, ttl=timedelta(minutes=5)).mint(b).token
-    response = await client.get(f"/api/balance/status/{b}", headers={"Authorization": f"Bearer {other_key}"})
+    response = await client.get(
+        f"/api/balance/status/{b}", headers={"Authorization": f"Bearer {other_key}"}
+    )
     assert response.status_code == 401
 
 
@@ -185,10 +219,14 @@ async def test_operator_mints_a_token_that_works_for_that_user_only(
     assert minted.json()["expiresAt"]
     ok = await client.get(f"/api/balance/status/{a}", headers={"Authorization": f"Bearer {token}"})
     assert ok.status_code == 200
-    denied = await client.get(f"/api/balance/status/{b}", headers={"Authorization": f"Bearer {token}"})
+    denied = await client.get(
+        f"/api/balance/status/{b}", headers={"Authorization": f"Bearer {token}"}
+    )
     assert denied.status_code == 403
 
 
-async def test_token_for_unknown_user_is_404(client: httpx.AsyncClient, operator: dict[str, str]) -> None:
+async def test_token_for_unknown_user_is_404(
+    client: httpx.AsyncClient, operator: dict[str, str]
+) -> None:
     response = await client.post("/api/users/nobody/tokens", headers=operator)
     assert response.status_code == 404

@@ -134,7 +134,9 @@ def test_json_rendering_is_exact_for_every_admitted_amount(cur: money.Currency, 
     assert Decimal(repr(money.json_number(major))) == major
 
 
-@given(st.integers(min_value=0, max_value=10**14), st.decimals(min_value=0, max_value="0.49", places=4))
+@given(
+    st.integers(min_value=0, max_value=10**14), st.decimals(min_value=0, max_value="0.49", places=4)
+)
 def test_fee_is_nearest_cent_and_never_negative(amount: int, rate: Decimal) -> None:
     fee = money.fee(amount, rate)
     exact = Decimal(amount) * rate
@@ -150,7 +152,9 @@ def test_fee_is_nearest_cent_and_never_negative(amount: int, rate: Decimal) -> N
     span=st.integers(min_value=1, max_value=10**12),
     cap=st.integers(min_value=1, max_value=10**13),
 )
-def test_recharge_never_overshoots_target_or_cap(balance: int, minimum: int, span: int, cap: int) -> None:
+def test_recharge_never_overshoots_target_or_cap(
+    balance: int, minimum: int, span: int, cap: int
+) -> None:
     target = minimum + span
     calc = policy.calculate_recharge(balance=balance, target=target, max_amount=cap, fee_rule=FEE)
     if balance >= target:

@@ -25,13 +25,16 @@ def test_full_top_up_possible() -> None:
 
 
 def test_blocked_reason_order() -> None:
-    assert policy.recharge_blocked_reason(has_payment_method=False, paused=True, in_flight=True) == (
-        policy.BlockedReason.NO_PAYMENT_METHOD
+    assert policy.recharge_blocked_reason(
+        has_payment_method=False, paused=True, in_flight=True
+    ) == (policy.BlockedReason.NO_PAYMENT_METHOD)
+    assert policy.recharge_blocked_reason(
+        has_payment_method=True, paused=True, in_flight=False
+    ) == (policy.BlockedReason.PAUSED)
+    assert (
+        policy.recharge_blocked_reason(has_payment_method=True, paused=False, in_flight=False)
+        is None
     )
-    assert policy.recharge_blocked_reason(has_payment_method=True, paused=True, in_flight=False) == (
-        policy.BlockedReason.PAUSED
-    )
-    assert policy.recharge_blocked_reason(has_payment_method=True, paused=False, in_flight=False) is None
 
 
 def test_gross_up_mode() -> None:

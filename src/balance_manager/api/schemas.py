@@ -14,6 +14,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
+    WithJsonSchema,
 )
 from pydantic.alias_generators import to_camel
 
@@ -28,8 +29,20 @@ def _no_bool_or_float(value: object) -> object:
     return value
 
 
-# Validated into minor units by the service, which knows the user's currency.
-MoneyIn = Annotated[Decimal | int | str, BeforeValidator(_no_bool_or_float)]
+def _money_input(value: object) -> object:
+    value = _no_bool_or_float(value)
+    if not isinstance(value, Decimal | int | str):
+        raise ValueError("must be a decimal number such as 18.85")
+    return value
+
+
+# A decimal number (or numeric string) in major units; the service converts it to minor
+# units, because only it knows the user's currency and so the allowed decimal places.
+MoneyIn = Annotated[
+    object,
+    BeforeValidator(_money_input),
+    WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string"}], "examples": [18.85]}),
+]
 MoneyOut = Annotated[Decimal, PlainSerializer(money.json_number, return_type=int | float)]
 StrictInt = Annotated[int, BeforeValidator(_no_bool_or_float), Field(strict=True)]
 IdempotencyKey = Annotated[

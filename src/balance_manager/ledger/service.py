@@ -64,13 +64,23 @@ async def post_batch(session: AsyncSession, postings: Sequence[Posting]) -> list
     user_ids = sorted({p.user_id for p in postings})
     users = (
         await session.scalars(
-            select(User).where(User.id.in_(user_ids)).order_by(User.id).with_for_update()
+            select(User)
+            .where(User.id.in_(user_ids))
+            .order_by(User.id)
+            .with_for_update()
+            # The session may already hold these users from a read before the lock; their
+            # balances must come from the locked rows, not from that earlier snapshot.
+            .execution_options(populate_existing=True)
         )
     ).all()
     configs = {
         c.user_id: c
         for c in (
-            await session.scalars(select(BalanceConfig).where(BalanceConfig.user_id.in_(user_ids)))
+            await session.scalars(
+                select(BalanceConfig)
+                .where(BalanceConfig.user_id.in_(user_ids))
+                .execution_options(populate_existing=True)
+            )
         ).all()
     }
     accounts = {u.id: _Account(u, configs.get(u.id), u.balance) for u in users}

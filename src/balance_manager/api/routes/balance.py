@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from balance_manager import money
 from balance_manager.accounts import service as accounts
@@ -163,15 +164,12 @@ async def record_usage_batch(
 
 
 async def _apply_chunk(
-    session: ledger.AsyncSession, chunk: list[schemas.BatchUsageEvent], offset: int
+    session: AsyncSession, chunk: list[schemas.BatchUsageEvent], offset: int
 ) -> list[schemas.BatchResult]:
-    currencies = dict(
-        (
-            await session.execute(
-                select(User.id, User.currency).where(User.id.in_({e.user_id for e in chunk}))
-            )
-        ).tuples()
+    rows = await session.execute(
+        select(User.id, User.currency).where(User.id.in_({e.user_id for e in chunk}))
     )
+    currencies = {user_id: code for user_id, code in rows.all()}
     postings: list[tuple[int, ledger.Posting]] = []
     results: dict[int, schemas.BatchResult] = {}
     for i, event in enumerate(chunk, start=offset):

@@ -1,0 +1,3 @@
+from balance_manager.cli import main
+
+main()
