@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from .resources import payment_intents, setup_intents
 from .state import RequestContext
-from .wire import JSON
+from .wire import JSON, flat_form
 
 if TYPE_CHECKING:
     from .app import Runtime
@@ -82,8 +82,7 @@ button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem}}</style></head><body>
         if request.headers.get("content-type", "").startswith("application/json"):
             data = json.loads(raw or b"{}")
         else:
-            form = await request.form()
-            data = {k: v for k, v in form.items() if isinstance(v, str)}
+            data = flat_form(raw)
         outcome = data.get("outcome")
         if outcome not in ("complete", "fail"):
             return _error("outcome must be complete or fail")

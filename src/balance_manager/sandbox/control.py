@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .wire import StripeError
+from .wire import StripeError, flat_form
 
 if TYPE_CHECKING:
     from .app import Runtime
@@ -36,8 +36,7 @@ async def _body(request: Request) -> dict[str, Any]:
     if request.headers.get("content-type", "").startswith("application/json"):
         data = json.loads(raw)
         return data if isinstance(data, dict) else {}
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    return dict(flat_form(raw))
 
 
 def routes(rt: Runtime) -> list[Route]:

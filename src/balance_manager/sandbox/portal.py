@@ -18,7 +18,7 @@ from starlette.routing import Route
 from .resources import payment_methods, setup_intents
 from .resources._common import client_secret
 from .state import RequestContext, random_id
-from .wire import JSON, StripeError
+from .wire import JSON, StripeError, flat_form
 
 if TYPE_CHECKING:
     from .app import Runtime
@@ -104,7 +104,7 @@ def routes(rt: Runtime) -> list[Route]:
         session = session_for(secret)
         if session is None:
             return HTMLResponse("Invalid session", 404)
-        form = await request.form()
+        form = flat_form(await request.body())
         number = str(form.get("number", "")).replace(" ", "")
         month, _, year = str(form.get("exp", "")).replace(" ", "").partition("/")
         cvc = str(form.get("cvc", "")) or None

@@ -144,3 +144,8 @@ def split_key(key: str) -> list[str] | None:
 
 def dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def flat_form(body: bytes) -> dict[str, str]:
+    """A plain HTML form body (no brackets) as a dict; last value wins."""
+    return dict(parse_qsl(body.decode(), keep_blank_values=True))

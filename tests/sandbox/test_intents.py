@@ -1,0 +1,143 @@
+"""SetupIntents, PaymentIntents and refunds through the SDK."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import stripe
+
+from balance_manager.sandbox import RunningSandbox
+
+from .helpers import charge_off_session, saved_card
+
+
+def test_setup_intent_lifecycle(stripe_client: stripe.StripeClient) -> None:
+    customer = stripe_client.v1.customers.create()
+    si = stripe_client.v1.setup_intents.create(params={
+        "customer": customer.id, "usage": "off_session", "payment_method_types": ["card"],
+        "metadata": {"user": "u1"}})
+    assert isinstance(si, stripe.SetupIntent)
+    assert si.id.startswith("seti_")
+    assert si.status == "requires_payment_method"
+    assert si.client_secret is not None and si.client_secret.startswith(si.id + "_secret_")
+    assert si.usage == "off_session" and si.payment_method_types == ["card"]
+
+    done = stripe_client.v1.setup_intents.confirm(si.id, params={"payment_method": "pm_card_visa"})
+    assert done.status == "succeeded"
+    pm = stripe_client.v1.payment_methods.retrieve(str(done.payment_method))
+    assert pm.customer == customer.id
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        stripe_client.v1.setup_intents.cancel(si.id)
+    assert info.value.code == "setup_intent_unexpected_state"
+
+    other = stripe_client.v1.setup_intents.create(params={"customer": customer.id})
+    canceled = stripe_client.v1.setup_intents.cancel(
+        other.id, params={"cancellation_reason": "abandoned"})
+    assert (canceled.status, canceled.cancellation_reason) == ("canceled", "abandoned")
+    types = [e.type for e in stripe_client.v1.events.list(
+        params={"type": "setup_intent.*"}).data]
+    assert types == ["setup_intent.canceled", "setup_intent.created", "setup_intent.succeeded",
+                     "setup_intent.created"]
+
+
+def test_setup_intent_with_card_data_and_publishable_key(
+    stripe_client: stripe.StripeClient, sandbox: RunningSandbox,
+) -> None:
+    customer = stripe_client.v1.customers.create()
+    si = stripe_client.v1.setup_intents.create(params={"customer": customer.id})
+    assert si.client_secret is not None
+    browser = httpx.Client(base_url=sandbox.base_url,
+                           headers={"Authorization": f"Bearer {sandbox.publishable_key}"})
+    wrong = browser.get(f"/v1/setup_intents/{si.id}", params={"client_secret": "nope"})
+    assert wrong.status_code == 400
+    confirmed = browser.post(f"/v1/setup_intents/{si.id}/confirm", data={
+        "client_secret": si.client_secret, "payment_method_data[type]": "card",
+        "payment_method_data[card][number]": "5555555555554444",
+        "payment_method_data[card][exp_month]": "4", "payment_method_data[card][exp_year]": "41"})
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["status"] == "succeeded"
+    assert browser.post("/v1/customers").status_code == 401
+    cards = stripe_client.v1.customers.payment_methods.list(customer.id)
+    assert cards.data[0].card is not None and cards.data[0].card.last4 == "4444"
+
+
+def test_payment_intent_create_then_confirm_list_and_cancel(
+    stripe_client: stripe.StripeClient, sandbox: RunningSandbox,
+) -> None:
+    customer, pm = saved_card(stripe_client, sandbox, "pm_card_visa")
+    pi = stripe_client.v1.payment_intents.create(params={
+        "amount": 2500, "currency": "USD", "customer": customer, "metadata": {"r": "1"}})
+    assert isinstance(pi, stripe.PaymentIntent)
+    assert (pi.status, pi.currency, pi.latest_charge) == ("requires_payment_method", "usd", None)
+    pi = stripe_client.v1.payment_intents.confirm(
+        pi.id, params={"payment_method": pm, "off_session": True})
+    assert pi.status == "succeeded" and pi.amount_received == 2500
+    assert isinstance(pi.latest_charge, str) and pi.latest_charge.startswith("ch_")
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        stripe_client.v1.payment_intents.confirm(pi.id)
+    assert info.value.code == "payment_intent_unexpected_state"
+    with pytest.raises(stripe.InvalidRequestError):
+        stripe_client.v1.payment_intents.cancel(pi.id)
+
+    pending = stripe_client.v1.payment_intents.create(params={
+        "amount": 100, "currency": "usd", "customer": customer})
+    canceled = stripe_client.v1.payment_intents.cancel(
+        pending.id, params={"cancellation_reason": "abandoned"})
+    assert canceled.status == "canceled" and canceled.canceled_at is not None
+    listed = stripe_client.v1.payment_intents.list(params={"customer": customer})
+    assert [p.id for p in listed.data] == [pending.id, pi.id]
+    stripe_client.v1.payment_intents.create(params={"amount": 100, "currency": "usd"})
+    assert len(stripe_client.v1.payment_intents.list(params={"customer": customer}).data) == 2
+
+
+def test_payment_intent_validation(stripe_client: stripe.StripeClient) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        stripe_client.v1.payment_intents.create(params={"amount": 10, "currency": "usd"})
+    assert info.value.code == "amount_too_small"
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        stripe_client.v1.payment_intents.create(
+            params={"amount": 100, "currency": "usd", "off_session": True})
+    assert info.value.param == "off_session"
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        stripe_client.v1.payment_intents.create(
+            params={"amount": 100, "currency": "usd", "customer": "cus_nope"})
+    assert (info.value.http_status, info.value.param) == (404, "customer")
+
+
+def test_off_session_charge_events_and_charge_shape(
+    stripe_client: stripe.StripeClient, sandbox: RunningSandbox,
+) -> None:
+    customer, pm = saved_card(stripe_client, sandbox, "pm_card_visa")
+    pi = charge_off_session(stripe_client, customer, pm, 66885)
+    charge = stripe_client.v1.charges.retrieve(
+        str(pi.latest_charge), params={"expand": ["balance_transaction"]})
+    assert (charge.amount, charge.captured, charge.customer, charge.payment_intent) == (
+        66885, True, customer, pi.id)
+    assert charge.metadata is not None and charge.metadata["recharge"] == "r1"
+    assert isinstance(charge.balance_transaction, stripe.BalanceTransaction)
+    assert charge.balance_transaction.fee == 1970  # 2.9 % + 30, half up
+    types = [e.type for e in stripe_client.v1.events.list(
+        params={"types": ["payment_intent.created", "payment_intent.succeeded",
+                          "charge.succeeded"]}).data]
+    assert types == ["payment_intent.succeeded", "charge.succeeded", "payment_intent.created"]
+
+
+def test_refunds(stripe_client: stripe.StripeClient, sandbox: RunningSandbox) -> None:
+    customer, pm = saved_card(stripe_client, sandbox, "pm_card_visa")
+    pi = charge_off_session(stripe_client, customer, pm, 1000)
+    part = stripe_client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 300})
+    assert isinstance(part, stripe.Refund)
+    assert (part.amount, part.status, part.charge) == (300, "succeeded", pi.latest_charge)
+    assert stripe_client.v1.refunds.retrieve(part.id).amount == 300
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        stripe_client.v1.refunds.create(params={"charge": str(pi.latest_charge), "amount": 800})
+    assert info.value.code == "amount_too_large"
+    rest = stripe_client.v1.refunds.create(params={"charge": str(pi.latest_charge)})
+    assert rest.amount == 700
+    charge = stripe_client.v1.charges.retrieve(str(pi.latest_charge))
+    assert (charge.amount_refunded, charge.refunded) == (1000, True)
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        stripe_client.v1.refunds.create(params={"payment_intent": pi.id})
+    assert info.value.code == "charge_already_refunded"
+    refunded = stripe_client.v1.events.list(params={"type": "charge.refunded"}).data
+    assert len(refunded) == 2
