@@ -152,13 +152,14 @@ class ApiApp:
                 response_headers.append((b"idempotent-replayed", b"true"))
                 response_headers.append((b"original-request", saved.request_id.encode()))
                 assert saved.status is not None
-                return saved.status, saved.body
+                if fault is not None and fault.kind in ("timeout", "delay"):
+                    if not await self._wait(fault.seconds) or fault.kind == "timeout":
+                        raise api_error("The request timed out.", status=504)
+                return await self._after(fault, saved.status, saved.body, send)
         try:
             if fault is not None and fault.kind in ("timeout", "delay"):
                 completed = await self._wait(fault.seconds)
                 if fault.kind == "timeout" or not completed:
-                    if key is not None:
-                        self.state.idempotency.abandon(key)
                     raise api_error("The request timed out.", status=504)
             status, out = self._execute(route, params, path_params, ctx)
         except BaseException:
@@ -168,6 +169,11 @@ class ApiApp:
         if key is not None:
             self.state.idempotency.finish(key, status, out)
             response_headers.append((b"original-request", (ctx.request_id or "").encode()))
+        return await self._after(fault, status, out, send)
+
+    async def _after(self, fault: Fault | None, status: int, out: bytes,
+                     send: Send) -> tuple[int, bytes]:
+        """The response, unless a ``lost_response`` fault eats it."""
         if fault is not None and fault.kind == "lost_response":
             if fault.drop:
                 await _send_truncated(send, out)
