@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -199,3 +200,83 @@ def customer_headers(client: httpx.AsyncClient, settings: Settings) -> Any:
         return {"Authorization": f"Bearer {signer.mint(user_id).token}"}
 
     return make
+
+
+# --- Stripe sandbox and a live (real-port) service ----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _stripe_sandbox_server() -> Iterator[Any]:
+    from balance_manager.sandbox import start_background
+
+    with start_background() as running:
+        yield running
+
+
+@pytest.fixture
+def stripe_sandbox(_stripe_sandbox_server: Any) -> Iterator[Any]:
+    """The offline Stripe on a real port, with empty state for this test."""
+    from balance_manager.sandbox.webhooks import WebhookConfig
+
+    _stripe_sandbox_server.reset()
+    _stripe_sandbox_server.webhooks.config = WebhookConfig(
+        retry_base_seconds=0.05,
+        max_attempts=4,
+        timeout_seconds=5.0,
+        delay_seconds=0.0,
+        duplicate=False,
+        reorder_window=0,
+    )
+    yield _stripe_sandbox_server
+    _stripe_sandbox_server.state.faults.clear()
+
+
+@pytest.fixture
+def stripe_settings(settings: Settings, stripe_sandbox: Any) -> Settings:
+    """Settings pointing the service at the sandbox (webhook secret set by the test if needed)."""
+    return settings.model_copy(
+        update={
+            "stripe_secret_key": SecretStr(stripe_sandbox.secret_key),
+            "stripe_publishable_key": stripe_sandbox.publishable_key,
+            "stripe_api_base": stripe_sandbox.base_url,
+            "stripe_max_retries": 2,
+            "stripe_timeout_seconds": 5.0,
+        }
+    )
+
+
+class LiveServer:
+    """The service on a real TCP port in a background thread (webhooks need one)."""
+
+    def __init__(self, app: Any) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        sock.close()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            )
+        )
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        import time
+
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("live server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)

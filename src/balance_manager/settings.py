@@ -61,6 +61,23 @@ class Settings(BaseSettings):
     default_target_balance: Decimal = Decimal(100)
     token_signing_secret: SecretStr | None = None
     customer_token_ttl_seconds: int = Field(default=3600, ge=60, le=30 * 24 * 3600)
+    # Stripe. STRIPE_API_BASE points the SDK at the sandbox (or localstripe) instead of Stripe.
+    stripe_secret_key: SecretStr | None = None
+    stripe_publishable_key: str | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = None
+    stripe_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
+    stripe_max_retries: int = Field(default=3, ge=0, le=10)
+    # Where customers reach the service (pages, portal return URLs); its origin is always an
+    # allowed portal return origin. ALLOWED_RETURN_ORIGINS adds more, comma-separated.
+    public_base_url: str = "http://127.0.0.1:3000"
+    allowed_return_origins: str = ""
+    # The recharge engine.
+    recharge_check_interval: int = Field(default=300, ge=1, le=86400)
+    recharge_max_consecutive_failures: int = Field(default=3, ge=1, le=100)
+    recharge_retry_backoff_seconds: int = Field(default=300, ge=0, le=86400)
+    recharge_processing_timeout_seconds: int = Field(default=120, ge=5, le=86400)
+    embedded_worker: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
     max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
@@ -107,6 +124,30 @@ class Settings(BaseSettings):
             fixed=self.recharge_fee_fixed,
         )
 
+    @field_validator("stripe_secret_key")
+    @classmethod
+    def _stripe_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("sk_", "rk_")):
+            raise ValueError("must be a Stripe secret key (sk_test_…, sk_live_… or rk_…)")
+        return value
+
+    @field_validator("public_base_url", "stripe_api_base")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError("must be an http(s) URL such as https://billing.example.com")
+        return value.rstrip("/")
+
+    @property
+    def return_origins(self) -> frozenset[str]:
+        """Origins a portal ``returnUrl`` may point to (scheme://host[:port])."""
+        origins = {_origin(self.public_base_url)}
+        origins.update(_origin(o) for o in self.allowed_return_origins.split(",") if o.strip())
+        return frozenset(origins)
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -120,6 +161,11 @@ class Settings(BaseSettings):
                 "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
             )
         return self.token_signing_secret.get_secret_value()
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -260,3 +260,18 @@ async def update_config(
             config.consecutive_failures = 0
     await session.flush()
     return ConfigResult(config=config, currency=cur, warnings=merged.warnings)
+
+
+async def set_default_payment_method(
+    session: AsyncSession, user_id: str, payment_method_id: str | None
+) -> BalanceConfig:
+    """Record the card recharges use. A *different* card resumes a paused auto-recharge:
+    the pause was about the old card's failures."""
+    _user, config = await get_config(session, user_id)
+    if payment_method_id != config.default_payment_method_id and payment_method_id is not None:
+        config.paused_reason = None
+        config.paused_at = None
+        config.consecutive_failures = 0
+    config.default_payment_method_id = payment_method_id
+    await session.flush()
+    return config

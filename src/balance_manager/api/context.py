@@ -8,6 +8,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from balance_manager.auth.tokens import TokenSigner
+from balance_manager.payments.gateway import StripeGateway
 from balance_manager.settings import Settings
 from balance_manager.store.db import SessionFactory
 
@@ -18,6 +19,8 @@ class AppContext:
     engine: AsyncEngine
     sessions: SessionFactory
     tokens: TokenSigner
+    # None when no STRIPE_SECRET_KEY is configured: payment routes then answer 503.
+    gateway: StripeGateway | None = None
 
 
 def get_context(request: Request) -> AppContext:
