@@ -152,9 +152,9 @@ class ApiApp:
                 response_headers.append((b"idempotent-replayed", b"true"))
                 response_headers.append((b"original-request", saved.request_id.encode()))
                 assert saved.status is not None
-                if fault is not None and fault.kind in ("timeout", "delay"):
-                    if not await self._wait(fault.seconds) or fault.kind == "timeout":
-                        raise api_error("The request timed out.", status=504)
+                if (fault is not None and fault.kind in ("timeout", "delay")
+                        and (not await self._wait(fault.seconds) or fault.kind == "timeout")):
+                    raise api_error("The request timed out.", status=504)
                 return await self._after(fault, saved.status, saved.body, send)
         try:
             if fault is not None and fault.kind in ("timeout", "delay"):
