@@ -24,7 +24,8 @@ from .webhooks import WebhookDispatcher
 def run(host: str = "127.0.0.1", port: int = 12111, state_file: Path | None = None) -> None:
     """Serve the sandbox until interrupted (``balance-manager sandbox``)."""
     app = create_app(state_file=state_file)
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=3)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
+                timeout_graceful_shutdown=3)
 
 
 class RunningSandbox:
