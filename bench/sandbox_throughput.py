@@ -35,9 +35,11 @@ def _free_port() -> int:
 
 
 def _start_server(port: int) -> subprocess.Popen[bytes]:
-    code = ("import os; os.sched_setaffinity(0, {0}); "
-            "from balance_manager.sandbox.server import run; "
-            f"run(port={port})")
+    code = (
+        "import os; os.sched_setaffinity(0, {0}); "
+        "from balance_manager.sandbox.server import run; "
+        f"run(port={port})"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -53,20 +55,33 @@ def _start_server(port: int) -> subprocess.Popen[bytes]:
 def _setup(base: str) -> tuple[str, str]:
     h = {"Authorization": f"Bearer {KEY}"}
     cus = httpx.post(f"{base}/v1/customers", headers=h).json()["id"]
-    si = httpx.post(f"{base}/v1/setup_intents", headers=h, data={
-        "customer": cus, "payment_method": "pm_card_visa", "confirm": "true"}).json()
+    si = httpx.post(
+        f"{base}/v1/setup_intents",
+        headers=h,
+        data={"customer": cus, "payment_method": "pm_card_visa", "confirm": "true"},
+    ).json()
     return cus, si["payment_method"]
 
 
 def _request(base: str, customer: str, pm: str) -> Callable[[], bytes]:
     host = base.removeprefix("http://")
-    body = urlencode({"amount": "66885", "currency": "usd", "customer": customer,
-                      "payment_method": pm, "confirm": "true", "off_session": "true",
-                      "metadata[recharge]": "bench"}).encode()
-    head = (f"POST /v1/payment_intents HTTP/1.1\r\nHost: {host}\r\n"
-            f"Authorization: Bearer {KEY}\r\n"
-            "Content-Type: application/x-www-form-urlencoded\r\n"
-            f"Content-Length: {len(body)}\r\nIdempotency-Key: ").encode()
+    body = urlencode(
+        {
+            "amount": "66885",
+            "currency": "usd",
+            "customer": customer,
+            "payment_method": pm,
+            "confirm": "true",
+            "off_session": "true",
+            "metadata[recharge]": "bench",
+        }
+    ).encode()
+    head = (
+        f"POST /v1/payment_intents HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {KEY}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\nIdempotency-Key: "
+    ).encode()
 
     def build() -> bytes:
         return head + uuid.uuid4().hex.encode() + b"\r\n\r\n" + body
@@ -129,9 +144,23 @@ def main() -> None:
         customer, pm = _setup(base)
         asyncio.run(_load(base, customer, pm, 1.0, 8))  # warm up
         queue: multiprocessing.Queue[int] = multiprocessing.Queue()
-        procs = [multiprocessing.Process(target=_client, args=(
-            (base, customer, pm, args.seconds, args.concurrency, load_cpus[i % len(load_cpus)]),
-            queue)) for i in range(n_clients)]
+        procs = [
+            multiprocessing.Process(
+                target=_client,
+                args=(
+                    (
+                        base,
+                        customer,
+                        pm,
+                        args.seconds,
+                        args.concurrency,
+                        load_cpus[i % len(load_cpus)],
+                    ),
+                    queue,
+                ),
+            )
+            for i in range(n_clients)
+        ]
         started = time.monotonic()
         cpu_before = _cpu_seconds(server.pid)
         for p in procs:
@@ -144,12 +173,18 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(10)
-    print(f"sandbox on CPU 0 ({len(cpus)} CPUs visible), {n_clients} client process(es) x "
-          f"{args.concurrency} connections, {args.seconds:.0f} s")
-    print(f"PaymentIntent creations (confirm + off_session, succeeded): {total} "
-          f"in {elapsed:.1f} s = {total / elapsed:.0f}/s")
-    print(f"sandbox CPU time used: {cpu:.1f} s ({100 * cpu / elapsed:.0f} % of one core) "
-          f"= {total / cpu:.0f} creations per CPU-second")
+    print(
+        f"sandbox on CPU 0 ({len(cpus)} CPUs visible), {n_clients} client process(es) x "
+        f"{args.concurrency} connections, {args.seconds:.0f} s"
+    )
+    print(
+        f"PaymentIntent creations (confirm + off_session, succeeded): {total} "
+        f"in {elapsed:.1f} s = {total / elapsed:.0f}/s"
+    )
+    print(
+        f"sandbox CPU time used: {cpu:.1f} s ({100 * cpu / elapsed:.0f} % of one core) "
+        f"= {total / cpu:.0f} creations per CPU-second"
+    )
 
 
 if __name__ == "__main__":

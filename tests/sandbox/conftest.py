@@ -14,8 +14,14 @@ from balance_manager.sandbox.webhooks import WebhookConfig
 
 from .receiver import Receiver
 
-FAST_WEBHOOKS = {"retry_base_seconds": 0.05, "max_attempts": 4, "timeout_seconds": 5.0,
-                 "delay_seconds": 0.0, "duplicate": False, "reorder_window": 0}
+FAST_WEBHOOKS = {
+    "retry_base_seconds": 0.05,
+    "max_attempts": 4,
+    "timeout_seconds": 5.0,
+    "delay_seconds": 0.0,
+    "duplicate": False,
+    "reorder_window": 0,
+}
 
 
 @pytest.fixture(scope="session")
@@ -44,18 +50,21 @@ def stripe_client(sandbox: RunningSandbox) -> stripe.StripeClient:
 
 
 @pytest.fixture
-def retrying_client(sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
-                    ) -> stripe.StripeClient:
+def retrying_client(
+    sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> stripe.StripeClient:
     """The SDK with its network retries on (and its backoff shortened for speed)."""
     monkeypatch.setattr(stripe.HTTPClient, "_sleep_time_seconds", lambda self, n: 0.01)
-    return stripe.StripeClient(sandbox.secret_key, base_addresses=_addresses(sandbox),
-                               max_network_retries=3)
+    return stripe.StripeClient(
+        sandbox.secret_key, base_addresses=_addresses(sandbox), max_network_retries=3
+    )
 
 
 @pytest.fixture
 def async_client(sandbox: RunningSandbox) -> stripe.StripeClient:
-    return stripe.StripeClient(sandbox.secret_key, base_addresses=_addresses(sandbox),
-                               http_client=stripe.HTTPXClient())
+    return stripe.StripeClient(
+        sandbox.secret_key, base_addresses=_addresses(sandbox), http_client=stripe.HTTPXClient()
+    )
 
 
 @pytest.fixture

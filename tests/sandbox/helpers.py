@@ -8,24 +8,38 @@ import stripe
 from balance_manager.sandbox import RunningSandbox
 
 
-def authenticate(sandbox: RunningSandbox, intent: stripe.SetupIntent | stripe.PaymentIntent,
-                 outcome: str = "complete") -> dict[str, object]:
+def authenticate(
+    sandbox: RunningSandbox,
+    intent: stripe.SetupIntent | stripe.PaymentIntent,
+    outcome: str = "complete",
+) -> dict[str, object]:
     """What the Stripe.js stand-in's dialog does when the customer clicks Complete / Fail."""
     assert intent.client_secret is not None
-    r = httpx.post(f"{sandbox.base_url}/_sandbox/authenticate/{intent.id}",
-                   data={"client_secret": intent.client_secret, "outcome": outcome})
+    r = httpx.post(
+        f"{sandbox.base_url}/_sandbox/authenticate/{intent.id}",
+        data={"client_secret": intent.client_secret, "outcome": outcome},
+    )
     r.raise_for_status()
     result: dict[str, object] = r.json()
     return result
 
 
-def saved_card(client: stripe.StripeClient, sandbox: RunningSandbox, test_pm: str,
-               ) -> tuple[str, str]:
+def saved_card(
+    client: stripe.StripeClient,
+    sandbox: RunningSandbox,
+    test_pm: str,
+) -> tuple[str, str]:
     """A customer with a card set up for off-session use (authenticating when asked)."""
     customer = client.v1.customers.create()
-    si = client.v1.setup_intents.create(params={
-        "customer": customer.id, "payment_method": test_pm, "confirm": True,
-        "usage": "off_session", "payment_method_types": ["card"]})
+    si = client.v1.setup_intents.create(
+        params={
+            "customer": customer.id,
+            "payment_method": test_pm,
+            "confirm": True,
+            "usage": "off_session",
+            "payment_method_types": ["card"],
+        }
+    )
     if si.status == "requires_action":
         authenticate(sandbox, si)
         si = client.v1.setup_intents.retrieve(si.id)
@@ -34,8 +48,17 @@ def saved_card(client: stripe.StripeClient, sandbox: RunningSandbox, test_pm: st
     return customer.id, si.payment_method
 
 
-def charge_off_session(client: stripe.StripeClient, customer: str, pm: str,
-                       amount: int = 1000) -> stripe.PaymentIntent:
-    return client.v1.payment_intents.create(params={
-        "amount": amount, "currency": "usd", "customer": customer, "payment_method": pm,
-        "confirm": True, "off_session": True, "metadata": {"recharge": "r1"}})
+def charge_off_session(
+    client: stripe.StripeClient, customer: str, pm: str, amount: int = 1000
+) -> stripe.PaymentIntent:
+    return client.v1.payment_intents.create(
+        params={
+            "amount": amount,
+            "currency": "usd",
+            "customer": customer,
+            "payment_method": pm,
+            "confirm": True,
+            "off_session": True,
+            "metadata": {"recharge": "r1"},
+        }
+    )

@@ -10,42 +10,76 @@ import stripe
 from balance_manager.sandbox import RunningSandbox, start_background
 
 
-async def test_async_client_recharge_path(async_client: stripe.StripeClient,
-                                          sandbox: RunningSandbox) -> None:
+async def test_async_client_recharge_path(
+    async_client: stripe.StripeClient, sandbox: RunningSandbox
+) -> None:
     customer = await async_client.v1.customers.create_async(params={"email": "a@x.io"})
-    si = await async_client.v1.setup_intents.create_async(params={
-        "customer": customer.id, "payment_method": "pm_card_visa", "confirm": True,
-        "usage": "off_session"})
+    si = await async_client.v1.setup_intents.create_async(
+        params={
+            "customer": customer.id,
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "usage": "off_session",
+        }
+    )
     assert si.status == "succeeded"
     pi = await async_client.v1.payment_intents.create_async(
-        params={"amount": 66885, "currency": "usd", "customer": customer.id,
-                "payment_method": str(si.payment_method), "confirm": True, "off_session": True},
-        options={"idempotency_key": "rech_async"})
+        params={
+            "amount": 66885,
+            "currency": "usd",
+            "customer": customer.id,
+            "payment_method": str(si.payment_method),
+            "confirm": True,
+            "off_session": True,
+        },
+        options={"idempotency_key": "rech_async"},
+    )
     again = await async_client.v1.payment_intents.create_async(
-        params={"amount": 66885, "currency": "usd", "customer": customer.id,
-                "payment_method": str(si.payment_method), "confirm": True, "off_session": True},
-        options={"idempotency_key": "rech_async"})
+        params={
+            "amount": 66885,
+            "currency": "usd",
+            "customer": customer.id,
+            "payment_method": str(si.payment_method),
+            "confirm": True,
+            "off_session": True,
+        },
+        options={"idempotency_key": "rech_async"},
+    )
     assert pi.status == "succeeded" and again.id == pi.id
     with pytest.raises(stripe.CardError) as info:
-        await async_client.v1.payment_intents.create_async(params={
-            "amount": 500, "currency": "usd", "customer": customer.id, "confirm": True,
-            "payment_method": "pm_card_chargeDeclinedInsufficientFunds"})
+        await async_client.v1.payment_intents.create_async(
+            params={
+                "amount": 500,
+                "currency": "usd",
+                "customer": customer.id,
+                "confirm": True,
+                "payment_method": "pm_card_chargeDeclinedInsufficientFunds",
+            }
+        )
     assert info.value.error.decline_code == "insufficient_funds"
     listed = await async_client.v1.payment_intents.list_async(params={"customer": customer.id})
     assert len(listed.data) == 2
 
 
-async def test_async_lost_response_then_retry(async_client: stripe.StripeClient,
-                                              sandbox: RunningSandbox) -> None:
-    sandbox.state.faults.add({"kind": "lost_response", "method": "POST",
-                              "path": "/v1/payment_intents"})
+async def test_async_lost_response_then_retry(
+    async_client: stripe.StripeClient, sandbox: RunningSandbox
+) -> None:
+    sandbox.state.faults.add(
+        {"kind": "lost_response", "method": "POST", "path": "/v1/payment_intents"}
+    )
     params: stripe.params.PaymentIntentCreateParams = {
-        "amount": 1000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
+        "amount": 1000,
+        "currency": "usd",
+        "payment_method": "pm_card_visa",
+        "confirm": True,
+    }
     with pytest.raises(stripe.APIError):
         await async_client.v1.payment_intents.create_async(
-            params=params, options={"idempotency_key": "k-async"})
+            params=params, options={"idempotency_key": "k-async"}
+        )
     pi = await async_client.v1.payment_intents.create_async(
-        params=params, options={"idempotency_key": "k-async"})
+        params=params, options={"idempotency_key": "k-async"}
+    )
     charges = await async_client.v1.charges.list_async()
     assert [c.id for c in charges.data] == [pi.latest_charge]
 

@@ -17,8 +17,14 @@ from tests._support import unavailable
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +73,9 @@ window.events = [];</script></body></html>""".encode()
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                     daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
@@ -81,7 +88,8 @@ def _fill(page: Any, number: str) -> None:
 
 
 def _mount(page: Any, client_secret: str) -> None:
-    page.evaluate("""secret => {
+    page.evaluate(
+        """secret => {
       const elements = stripe.elements({clientSecret: secret,
                                         appearance: {variables: {colorPrimary: '#635bff'}}});
       const el = elements.create('payment');
@@ -89,14 +97,18 @@ def _mount(page: Any, client_secret: str) -> None:
       el.on('change', e => events.push(e.complete ? 'complete' : 'change'));
       el.mount('#element');
       window.elements = elements;
-    }""", client_secret)
+    }""",
+        client_secret,
+    )
     page.wait_for_function("events.includes('ready')")
 
 
 def _start(page: Any, js: str, arg: Any = None) -> None:
-    page.evaluate("([js, arg]) => { window.result = null; "
-                  "(new Function('arg', 'return ' + js))(arg).then(r => { window.result = r; }); }",
-                  [js, arg])
+    page.evaluate(
+        "([js, arg]) => { window.result = null; "
+        "(new Function('arg', 'return ' + js))(arg).then(r => { window.result = r; }); }",
+        [js, arg],
+    )
 
 
 def _result(page: Any) -> Any:
@@ -105,24 +117,33 @@ def _result(page: Any) -> Any:
 
 
 def test_payment_element_confirm_setup_with_3ds_and_decline(
-    page: Any, shop: str, stripe_client: stripe.StripeClient,
+    page: Any,
+    shop: str,
+    stripe_client: stripe.StripeClient,
 ) -> None:
     customer = stripe_client.v1.customers.create()
-    si = stripe_client.v1.setup_intents.create(params={"customer": customer.id,
-                                                       "usage": "off_session"})
+    si = stripe_client.v1.setup_intents.create(
+        params={"customer": customer.id, "usage": "off_session"}
+    )
     page.goto(shop)
     _mount(page, str(si.client_secret))
     _fill(page, "4000 0000 0000 0002")
     assert "complete" in page.evaluate("events")
-    _start(page, "stripe.confirmSetup({elements, redirect: 'if_required', "
-                 "confirmParams: {return_url: location.href}})")
+    _start(
+        page,
+        "stripe.confirmSetup({elements, redirect: 'if_required', "
+        "confirmParams: {return_url: location.href}})",
+    )
     declined = _result(page)
     assert declined["error"]["decline_code"] == "generic_decline"
     assert declined["error"]["setup_intent"]["status"] == "requires_payment_method"
 
     _fill(page, "4000 0027 6000 3184")
-    _start(page, "stripe.confirmSetup({elements, redirect: 'if_required', "
-                 "confirmParams: {return_url: location.href}})")
+    _start(
+        page,
+        "stripe.confirmSetup({elements, redirect: 'if_required', "
+        "confirmParams: {return_url: location.href}})",
+    )
     page.click("[data-testid='3ds-complete']")
     ok = _result(page)
     assert ok["setupIntent"]["status"] == "succeeded"
@@ -130,14 +151,18 @@ def test_payment_element_confirm_setup_with_3ds_and_decline(
     assert [c.card.last4 for c in cards if c.card] == ["3184"]
 
 
-def test_confirm_setup_redirects_like_stripe(page: Any, shop: str,
-                                             stripe_client: stripe.StripeClient) -> None:
+def test_confirm_setup_redirects_like_stripe(
+    page: Any, shop: str, stripe_client: stripe.StripeClient
+) -> None:
     si = stripe_client.v1.setup_intents.create()
     page.goto(shop)
     _mount(page, str(si.client_secret))
     _fill(page, "4242424242424242")
-    _start(page, "stripe.confirmSetup({elements, confirmParams: "
-                 "{return_url: location.origin + '/done?x=1'}})")
+    _start(
+        page,
+        "stripe.confirmSetup({elements, confirmParams: "
+        "{return_url: location.origin + '/done?x=1'}})",
+    )
     page.wait_for_url("**/done?**")
     url = page.url
     assert f"setup_intent={si.id}" in url and "redirect_status=succeeded" in url
@@ -147,37 +172,54 @@ def test_confirm_setup_redirects_like_stripe(page: Any, shop: str,
 
 
 def test_customer_completes_an_off_session_payment_that_needed_authentication(
-    page: Any, shop: str, stripe_client: stripe.StripeClient, sandbox: RunningSandbox,
+    page: Any,
+    shop: str,
+    stripe_client: stripe.StripeClient,
+    sandbox: RunningSandbox,
 ) -> None:
     from .helpers import saved_card
 
     customer, pm = saved_card(stripe_client, sandbox, "pm_card_authenticationRequired")
     with pytest.raises(stripe.CardError) as info:
-        stripe_client.v1.payment_intents.create(params={
-            "amount": 66885, "currency": "usd", "customer": customer, "payment_method": pm,
-            "confirm": True, "off_session": True})
+        stripe_client.v1.payment_intents.create(
+            params={
+                "amount": 66885,
+                "currency": "usd",
+                "customer": customer,
+                "payment_method": pm,
+                "confirm": True,
+                "off_session": True,
+            }
+        )
     assert info.value.error.payment_intent is not None
     secret = info.value.error.payment_intent.client_secret
     page.goto(shop)
     _start(page, f"stripe.confirmCardPayment(arg, {{payment_method: '{pm}'}})", secret)
     page.click("[data-testid='3ds-fail']")
     assert _result(page)["error"]["code"] == "payment_intent_authentication_failure"
-    _start(page, f"stripe.confirmCardPayment(arg, {{payment_method: '{pm}'}}, "
-                 "{handleActions: false})", secret)
+    _start(
+        page,
+        f"stripe.confirmCardPayment(arg, {{payment_method: '{pm}'}}, {{handleActions: false}})",
+        secret,
+    )
     pending = _result(page)
     assert pending["paymentIntent"]["status"] == "requires_action"
     _start(page, "stripe.handleNextAction({clientSecret: arg})", secret)
     page.click("[data-testid='3ds-complete']")
     assert _result(page)["paymentIntent"]["status"] == "succeeded"
-    assert stripe_client.v1.payment_intents.retrieve(
-        info.value.error.payment_intent.id).status == "succeeded"
+    assert (
+        stripe_client.v1.payment_intents.retrieve(info.value.error.payment_intent.id).status
+        == "succeeded"
+    )
 
 
-def test_billing_portal_manages_cards(page: Any, shop: str,
-                                      stripe_client: stripe.StripeClient) -> None:
+def test_billing_portal_manages_cards(
+    page: Any, shop: str, stripe_client: stripe.StripeClient
+) -> None:
     customer = stripe_client.v1.customers.create(params={"email": "portal@x.io"})
     session = stripe_client.v1.billing_portal.sessions.create(
-        params={"customer": customer.id, "return_url": shop + "/account"})
+        params={"customer": customer.id, "return_url": shop + "/account"}
+    )
     assert isinstance(session, stripe.billing_portal.Session)
     assert session.id.startswith("bps_") and session.return_url == shop + "/account"
     page.goto(session.url)
@@ -201,13 +243,15 @@ def test_billing_portal_manages_cards(page: Any, shop: str,
 
     page.click("[data-testid=card][data-last4='4444'] [data-testid=make-default]")
     c = stripe_client.v1.customers.retrieve(
-        customer.id, params={"expand": ["invoice_settings.default_payment_method"]})
+        customer.id, params={"expand": ["invoice_settings.default_payment_method"]}
+    )
     default = c.invoice_settings.default_payment_method
     assert isinstance(default, stripe.PaymentMethod) and default.card is not None
     assert default.card.last4 == "4444"
     page.click("[data-testid=card][data-last4='4242'] [data-testid=remove]")
-    last4s = sorted(page.locator("[data-testid=card]").evaluate_all(
-        "els => els.map(e => e.dataset.last4)"))
+    last4s = sorted(
+        page.locator("[data-testid=card]").evaluate_all("els => els.map(e => e.dataset.last4)")
+    )
     assert last4s == ["3155", "4444"]
     page.click("[data-testid=return]")
     page.wait_for_url(shop + "/account")

@@ -12,15 +12,20 @@ from .helpers import authenticate, charge_off_session, saved_card
 SUCCEEDING = [("pm_card_visa", "4242424242424242"), ("pm_card_mastercard", "5555555555554444")]
 DECLINE_AT_SETUP = [
     ("pm_card_chargeDeclined", "4000000000000002", "card_declined", "generic_decline"),
-    ("pm_card_chargeDeclinedInsufficientFunds", "4000000000009995", "card_declined",
-     "insufficient_funds"),
+    (
+        "pm_card_chargeDeclinedInsufficientFunds",
+        "4000000000009995",
+        "card_declined",
+        "insufficient_funds",
+    ),
     ("pm_card_chargeDeclinedProcessingError", "4000000000000119", "processing_error", None),
 ]
 
 
 @pytest.mark.parametrize(("test_pm", "number"), SUCCEEDING)
-def test_succeeding_cards(stripe_client: stripe.StripeClient, sandbox: RunningSandbox,
-                          test_pm: str, number: str) -> None:
+def test_succeeding_cards(
+    stripe_client: stripe.StripeClient, sandbox: RunningSandbox, test_pm: str, number: str
+) -> None:
     customer, pm = saved_card(stripe_client, sandbox, test_pm)
     pi = charge_off_session(stripe_client, customer, pm)
     assert pi.status == "succeeded"
@@ -30,16 +35,22 @@ def test_succeeding_cards(stripe_client: stripe.StripeClient, sandbox: RunningSa
     assert charge.payment_method_details is not None
     card = charge.payment_method_details.card
     assert card is not None and card.last4 == number[-4:]
-    by_number = stripe_client.v1.payment_methods.create(params={
-        "type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2040,
-                                 "cvc": "123"}})
+    by_number = stripe_client.v1.payment_methods.create(
+        params={
+            "type": "card",
+            "card": {"number": number, "exp_month": 12, "exp_year": 2040, "cvc": "123"},
+        }
+    )
     assert by_number.card is not None and by_number.card.last4 == number[-4:]
     assert by_number.card.checks is not None and by_number.card.checks.cvc_check == "pass"
 
 
 @pytest.mark.parametrize(("test_pm", "number", "code", "decline_code"), DECLINE_AT_SETUP)
 def test_cards_that_decline_at_setup_and_charge(
-    stripe_client: stripe.StripeClient, test_pm: str, number: str, code: str,
+    stripe_client: stripe.StripeClient,
+    test_pm: str,
+    number: str,
+    code: str,
     decline_code: str | None,
 ) -> None:
     customer = stripe_client.v1.customers.create()
@@ -47,19 +58,22 @@ def test_cards_that_decline_at_setup_and_charge(
         stripe_client.v1.payment_methods.attach(test_pm, params={"customer": customer.id})
     assert (attach.value.code, attach.value.error.decline_code) == (code, decline_code)
 
-    pm = stripe_client.v1.payment_methods.create(params={
-        "type": "card", "card": {"number": number, "exp_month": 1, "exp_year": 2040}})
+    pm = stripe_client.v1.payment_methods.create(
+        params={"type": "card", "card": {"number": number, "exp_month": 1, "exp_year": 2040}}
+    )
     with pytest.raises(stripe.CardError) as setup:
-        stripe_client.v1.setup_intents.create(params={
-            "customer": customer.id, "payment_method": pm.id, "confirm": True})
+        stripe_client.v1.setup_intents.create(
+            params={"customer": customer.id, "payment_method": pm.id, "confirm": True}
+        )
     assert setup.value.http_status == 402
     assert setup.value.error.setup_intent is not None
     assert setup.value.error.setup_intent.status == "requires_payment_method"
     assert setup.value.error.decline_code == decline_code
 
     with pytest.raises(stripe.CardError) as pay:
-        stripe_client.v1.payment_intents.create(params={
-            "amount": 500, "currency": "usd", "payment_method": test_pm, "confirm": True})
+        stripe_client.v1.payment_intents.create(
+            params={"amount": 500, "currency": "usd", "payment_method": test_pm, "confirm": True}
+        )
     err = pay.value.error
     assert (err.code, err.decline_code, err.type) == (code, decline_code, "card_error")
     assert err.payment_intent is not None
@@ -72,7 +86,8 @@ def test_cards_that_decline_at_setup_and_charge(
 
 
 def test_charge_customer_fail_attaches_but_every_charge_declines(
-    stripe_client: stripe.StripeClient, sandbox: RunningSandbox,
+    stripe_client: stripe.StripeClient,
+    sandbox: RunningSandbox,
 ) -> None:
     customer, pm = saved_card(stripe_client, sandbox, "pm_card_chargeCustomerFail")
     assert stripe_client.v1.payment_methods.retrieve(pm).customer == customer
@@ -83,12 +98,18 @@ def test_charge_customer_fail_attaches_but_every_charge_declines(
 
 
 def test_authentication_required_on_setup_then_off_session_succeeds(
-    stripe_client: stripe.StripeClient, sandbox: RunningSandbox,
+    stripe_client: stripe.StripeClient,
+    sandbox: RunningSandbox,
 ) -> None:
     customer = stripe_client.v1.customers.create()
-    si = stripe_client.v1.setup_intents.create(params={
-        "customer": customer.id, "payment_method": "pm_card_authenticationRequiredOnSetup",
-        "confirm": True, "usage": "off_session"})
+    si = stripe_client.v1.setup_intents.create(
+        params={
+            "customer": customer.id,
+            "payment_method": "pm_card_authenticationRequiredOnSetup",
+            "confirm": True,
+            "usage": "off_session",
+        }
+    )
     assert si.status == "requires_action"
     assert si.next_action is not None and si.next_action.type == "use_stripe_sdk"
     authenticate(sandbox, si)
@@ -97,14 +118,21 @@ def test_authentication_required_on_setup_then_off_session_succeeds(
     pi = charge_off_session(stripe_client, customer.id, str(si.payment_method))
     assert pi.status == "succeeded"
     # an on-session payment with the same card still needs the customer
-    on_session = stripe_client.v1.payment_intents.create(params={
-        "amount": 700, "currency": "usd", "customer": customer.id,
-        "payment_method": str(si.payment_method), "confirm": True})
+    on_session = stripe_client.v1.payment_intents.create(
+        params={
+            "amount": 700,
+            "currency": "usd",
+            "customer": customer.id,
+            "payment_method": str(si.payment_method),
+            "confirm": True,
+        }
+    )
     assert on_session.status == "requires_action"
 
 
 def test_authentication_required_always_fails_off_session_then_customer_completes(
-    stripe_client: stripe.StripeClient, sandbox: RunningSandbox,
+    stripe_client: stripe.StripeClient,
+    sandbox: RunningSandbox,
 ) -> None:
     customer, pm = saved_card(stripe_client, sandbox, "pm_card_authenticationRequired")
     with pytest.raises(stripe.CardError) as info:
@@ -126,11 +154,17 @@ def test_authentication_required_always_fails_off_session_then_customer_complete
 
 
 def test_failed_authentication_leaves_intent_needing_a_payment_method(
-    stripe_client: stripe.StripeClient, sandbox: RunningSandbox,
+    stripe_client: stripe.StripeClient,
+    sandbox: RunningSandbox,
 ) -> None:
-    pi = stripe_client.v1.payment_intents.create(params={
-        "amount": 900, "currency": "usd", "payment_method": "pm_card_authenticationRequired",
-        "confirm": True})
+    pi = stripe_client.v1.payment_intents.create(
+        params={
+            "amount": 900,
+            "currency": "usd",
+            "payment_method": "pm_card_authenticationRequired",
+            "confirm": True,
+        }
+    )
     assert pi.status == "requires_action"
     authenticate(sandbox, pi, "fail")
     pi = stripe_client.v1.payment_intents.retrieve(pi.id)
@@ -141,14 +175,21 @@ def test_failed_authentication_leaves_intent_needing_a_payment_method(
 
 def test_bad_card_numbers(stripe_client: stripe.StripeClient) -> None:
     with pytest.raises(stripe.CardError) as info:
-        stripe_client.v1.payment_methods.create(params={
-            "type": "card", "card": {"number": "4242424242424241", "exp_month": 1,
-                                     "exp_year": 2040}})
+        stripe_client.v1.payment_methods.create(
+            params={
+                "type": "card",
+                "card": {"number": "4242424242424241", "exp_month": 1, "exp_year": 2040},
+            }
+        )
     assert info.value.code == "incorrect_number"
-    live = stripe_client.v1.payment_methods.create(params={
-        "type": "card", "card": {"number": "4111111111111111", "exp_month": 1,
-                                 "exp_year": 2040}})
+    live = stripe_client.v1.payment_methods.create(
+        params={
+            "type": "card",
+            "card": {"number": "4111111111111111", "exp_month": 1, "exp_year": 2040},
+        }
+    )
     with pytest.raises(stripe.CardError) as info:
-        stripe_client.v1.payment_intents.create(params={
-            "amount": 500, "currency": "usd", "payment_method": live.id, "confirm": True})
+        stripe_client.v1.payment_intents.create(
+            params={"amount": 500, "currency": "usd", "payment_method": live.id, "confirm": True}
+        )
     assert info.value.error.decline_code == "test_mode_live_card"

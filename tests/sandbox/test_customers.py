@@ -10,7 +10,8 @@ from balance_manager.sandbox import RunningSandbox
 
 def test_create_retrieve_update_delete(stripe_client: stripe.StripeClient) -> None:
     c = stripe_client.v1.customers.create(
-        params={"email": "ada@example.com", "name": "Ada", "metadata": {"user": "u1", "x": "1"}})
+        params={"email": "ada@example.com", "name": "Ada", "metadata": {"user": "u1", "x": "1"}}
+    )
     assert isinstance(c, stripe.Customer)
     assert c.id.startswith("cus_")
     assert (c.object, c.livemode, c.balance, c.currency) == ("customer", False, 0, None)
@@ -21,7 +22,8 @@ def test_create_retrieve_update_delete(stripe_client: stripe.StripeClient) -> No
     assert got.email == "ada@example.com"
 
     updated = stripe_client.v1.customers.update(
-        c.id, params={"name": "Ada L.", "metadata": {"x": "", "y": "2"}})
+        c.id, params={"name": "Ada L.", "metadata": {"x": "", "y": "2"}}
+    )
     assert updated.name == "Ada L."
     assert updated.metadata.to_dict() == {"user": "u1", "y": "2"}
 
@@ -34,14 +36,12 @@ def test_create_retrieve_update_delete(stripe_client: stripe.StripeClient) -> No
 
 
 def test_list_pages_newest_first(stripe_client: stripe.StripeClient) -> None:
-    ids = [stripe_client.v1.customers.create(params={"email": f"u{i}@x.io"}).id
-           for i in range(5)]
+    ids = [stripe_client.v1.customers.create(params={"email": f"u{i}@x.io"}).id for i in range(5)]
     page = stripe_client.v1.customers.list(params={"limit": 2})
     assert [c.id for c in page.data] == ids[::-1][:2]
     assert page.has_more is True
     assert page.url == "/v1/customers"
-    rest = stripe_client.v1.customers.list(
-        params={"limit": 10, "starting_after": page.data[-1].id})
+    rest = stripe_client.v1.customers.list(params={"limit": 10, "starting_after": page.data[-1].id})
     assert [c.id for c in rest.data] == ids[::-1][2:]
     assert rest.has_more is False
     assert [c.id for c in page.auto_paging_iter()] == ids[::-1]
@@ -53,31 +53,38 @@ def test_default_payment_method_and_expand(stripe_client: stripe.StripeClient) -
     c = stripe_client.v1.customers.create()
     pm = stripe_client.v1.payment_methods.attach("pm_card_visa", params={"customer": c.id})
     c = stripe_client.v1.customers.update(
-        c.id, params={"invoice_settings": {"default_payment_method": pm.id},
-                      "expand": ["invoice_settings.default_payment_method"]})
+        c.id,
+        params={
+            "invoice_settings": {"default_payment_method": pm.id},
+            "expand": ["invoice_settings.default_payment_method"],
+        },
+    )
     default = c.invoice_settings.default_payment_method
     assert isinstance(default, stripe.PaymentMethod)
     assert default.card is not None and default.card.last4 == "4242"
     other = stripe_client.v1.payment_methods.create(
-        params={"type": "card", "card": {"token": "tok_mastercard"}})
+        params={"type": "card", "card": {"token": "tok_mastercard"}}
+    )
     with pytest.raises(stripe.InvalidRequestError) as info:
         stripe_client.v1.customers.update(
-            c.id, params={"invoice_settings": {"default_payment_method": other.id}})
+            c.id, params={"invoice_settings": {"default_payment_method": other.id}}
+        )
     assert info.value.param == "invoice_settings[default_payment_method]"
     stripe_client.v1.payment_methods.detach(pm.id)
-    assert stripe_client.v1.customers.retrieve(
-        c.id).invoice_settings.default_payment_method is None
+    assert stripe_client.v1.customers.retrieve(c.id).invoice_settings.default_payment_method is None
 
 
 def test_balance_transactions_sign_convention(stripe_client: stripe.StripeClient) -> None:
     c = stripe_client.v1.customers.create()
     credit = stripe_client.v1.customers.balance_transactions.create(
-        c.id, params={"amount": -500, "currency": "usd", "description": "credit"})
+        c.id, params={"amount": -500, "currency": "usd", "description": "credit"}
+    )
     assert isinstance(credit, stripe.CustomerBalanceTransaction)
     assert credit.id.startswith("cbtxn_")
     assert (credit.amount, credit.ending_balance, credit.type) == (-500, -500, "adjustment")
     debit = stripe_client.v1.customers.balance_transactions.create(
-        c.id, params={"amount": 200, "currency": "usd"})
+        c.id, params={"amount": 200, "currency": "usd"}
+    )
     assert debit.ending_balance == -300
     customer = stripe_client.v1.customers.retrieve(c.id)
     assert (customer.balance, customer.currency) == (-300, "usd")
@@ -87,7 +94,8 @@ def test_balance_transactions_sign_convention(stripe_client: stripe.StripeClient
     assert got.description == "credit"
     with pytest.raises(stripe.InvalidRequestError):
         stripe_client.v1.customers.balance_transactions.create(
-            c.id, params={"amount": 1, "currency": "eur"})
+            c.id, params={"amount": 1, "currency": "eur"}
+        )
 
 
 def test_customer_events(stripe_client: stripe.StripeClient, sandbox: RunningSandbox) -> None:

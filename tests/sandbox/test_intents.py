@@ -13,9 +13,14 @@ from .helpers import charge_off_session, saved_card
 
 def test_setup_intent_lifecycle(stripe_client: stripe.StripeClient) -> None:
     customer = stripe_client.v1.customers.create()
-    si = stripe_client.v1.setup_intents.create(params={
-        "customer": customer.id, "usage": "off_session", "payment_method_types": ["card"],
-        "metadata": {"user": "u1"}})
+    si = stripe_client.v1.setup_intents.create(
+        params={
+            "customer": customer.id,
+            "usage": "off_session",
+            "payment_method_types": ["card"],
+            "metadata": {"user": "u1"},
+        }
+    )
     assert isinstance(si, stripe.SetupIntent)
     assert si.id.startswith("seti_")
     assert si.status == "requires_payment_method"
@@ -32,28 +37,40 @@ def test_setup_intent_lifecycle(stripe_client: stripe.StripeClient) -> None:
 
     other = stripe_client.v1.setup_intents.create(params={"customer": customer.id})
     canceled = stripe_client.v1.setup_intents.cancel(
-        other.id, params={"cancellation_reason": "abandoned"})
+        other.id, params={"cancellation_reason": "abandoned"}
+    )
     assert (canceled.status, canceled.cancellation_reason) == ("canceled", "abandoned")
-    types = [e.type for e in stripe_client.v1.events.list(
-        params={"type": "setup_intent.*"}).data]
-    assert types == ["setup_intent.canceled", "setup_intent.created", "setup_intent.succeeded",
-                     "setup_intent.created"]
+    types = [e.type for e in stripe_client.v1.events.list(params={"type": "setup_intent.*"}).data]
+    assert types == [
+        "setup_intent.canceled",
+        "setup_intent.created",
+        "setup_intent.succeeded",
+        "setup_intent.created",
+    ]
 
 
 def test_setup_intent_with_card_data_and_publishable_key(
-    stripe_client: stripe.StripeClient, sandbox: RunningSandbox,
+    stripe_client: stripe.StripeClient,
+    sandbox: RunningSandbox,
 ) -> None:
     customer = stripe_client.v1.customers.create()
     si = stripe_client.v1.setup_intents.create(params={"customer": customer.id})
     assert si.client_secret is not None
-    browser = httpx.Client(base_url=sandbox.base_url,
-                           headers={"Authorization": f"Bearer {sandbox.publishable_key}"})
+    browser = httpx.Client(
+        base_url=sandbox.base_url, headers={"Authorization": f"Bearer {sandbox.publishable_key}"}
+    )
     wrong = browser.get(f"/v1/setup_intents/{si.id}", params={"client_secret": "nope"})
     assert wrong.status_code == 400
-    confirmed = browser.post(f"/v1/setup_intents/{si.id}/confirm", data={
-        "client_secret": si.client_secret, "payment_method_data[type]": "card",
-        "payment_method_data[card][number]": "5555555555554444",
-        "payment_method_data[card][exp_month]": "4", "payment_method_data[card][exp_year]": "41"})
+    confirmed = browser.post(
+        f"/v1/setup_intents/{si.id}/confirm",
+        data={
+            "client_secret": si.client_secret,
+            "payment_method_data[type]": "card",
+            "payment_method_data[card][number]": "5555555555554444",
+            "payment_method_data[card][exp_month]": "4",
+            "payment_method_data[card][exp_year]": "41",
+        },
+    )
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["status"] == "succeeded"
     assert browser.post("/v1/customers").status_code == 401
@@ -62,15 +79,18 @@ def test_setup_intent_with_card_data_and_publishable_key(
 
 
 def test_payment_intent_create_then_confirm_list_and_cancel(
-    stripe_client: stripe.StripeClient, sandbox: RunningSandbox,
+    stripe_client: stripe.StripeClient,
+    sandbox: RunningSandbox,
 ) -> None:
     customer, pm = saved_card(stripe_client, sandbox, "pm_card_visa")
-    pi = stripe_client.v1.payment_intents.create(params={
-        "amount": 2500, "currency": "USD", "customer": customer, "metadata": {"r": "1"}})
+    pi = stripe_client.v1.payment_intents.create(
+        params={"amount": 2500, "currency": "USD", "customer": customer, "metadata": {"r": "1"}}
+    )
     assert isinstance(pi, stripe.PaymentIntent)
     assert (pi.status, pi.currency, pi.latest_charge) == ("requires_payment_method", "usd", None)
     pi = stripe_client.v1.payment_intents.confirm(
-        pi.id, params={"payment_method": pm, "off_session": True})
+        pi.id, params={"payment_method": pm, "off_session": True}
+    )
     assert pi.status == "succeeded" and pi.amount_received == 2500
     assert isinstance(pi.latest_charge, str) and pi.latest_charge.startswith("ch_")
     with pytest.raises(stripe.InvalidRequestError) as info:
@@ -79,10 +99,12 @@ def test_payment_intent_create_then_confirm_list_and_cancel(
     with pytest.raises(stripe.InvalidRequestError):
         stripe_client.v1.payment_intents.cancel(pi.id)
 
-    pending = stripe_client.v1.payment_intents.create(params={
-        "amount": 100, "currency": "usd", "customer": customer})
+    pending = stripe_client.v1.payment_intents.create(
+        params={"amount": 100, "currency": "usd", "customer": customer}
+    )
     canceled = stripe_client.v1.payment_intents.cancel(
-        pending.id, params={"cancellation_reason": "abandoned"})
+        pending.id, params={"cancellation_reason": "abandoned"}
+    )
     assert canceled.status == "canceled" and canceled.canceled_at is not None
     listed = stripe_client.v1.payment_intents.list(params={"customer": customer})
     assert [p.id for p in listed.data] == [pending.id, pi.id]
@@ -96,29 +118,42 @@ def test_payment_intent_validation(stripe_client: stripe.StripeClient) -> None:
     assert info.value.code == "amount_too_small"
     with pytest.raises(stripe.InvalidRequestError) as info:
         stripe_client.v1.payment_intents.create(
-            params={"amount": 100, "currency": "usd", "off_session": True})
+            params={"amount": 100, "currency": "usd", "off_session": True}
+        )
     assert info.value.param == "off_session"
     with pytest.raises(stripe.InvalidRequestError) as info:
         stripe_client.v1.payment_intents.create(
-            params={"amount": 100, "currency": "usd", "customer": "cus_nope"})
+            params={"amount": 100, "currency": "usd", "customer": "cus_nope"}
+        )
     assert (info.value.http_status, info.value.param) == (404, "customer")
 
 
 def test_off_session_charge_events_and_charge_shape(
-    stripe_client: stripe.StripeClient, sandbox: RunningSandbox,
+    stripe_client: stripe.StripeClient,
+    sandbox: RunningSandbox,
 ) -> None:
     customer, pm = saved_card(stripe_client, sandbox, "pm_card_visa")
     pi = charge_off_session(stripe_client, customer, pm, 66885)
     charge = stripe_client.v1.charges.retrieve(
-        str(pi.latest_charge), params={"expand": ["balance_transaction"]})
+        str(pi.latest_charge), params={"expand": ["balance_transaction"]}
+    )
     assert (charge.amount, charge.captured, charge.customer, charge.payment_intent) == (
-        66885, True, customer, pi.id)
+        66885,
+        True,
+        customer,
+        pi.id,
+    )
     assert charge.metadata is not None and charge.metadata["recharge"] == "r1"
     assert isinstance(charge.balance_transaction, stripe.BalanceTransaction)
     assert charge.balance_transaction.fee == 1970  # 2.9 % + 30, half up
-    types = [e.type for e in stripe_client.v1.events.list(
-        params={"types": ["payment_intent.created", "payment_intent.succeeded",
-                          "charge.succeeded"]}).data]
+    types = [
+        e.type
+        for e in stripe_client.v1.events.list(
+            params={
+                "types": ["payment_intent.created", "payment_intent.succeeded", "charge.succeeded"]
+            }
+        ).data
+    ]
     assert types == ["payment_intent.succeeded", "charge.succeeded", "payment_intent.created"]
 
 

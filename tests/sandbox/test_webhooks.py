@@ -13,10 +13,12 @@ from balance_manager.sandbox import RunningSandbox
 from .receiver import Receiver
 
 
-def _endpoint(client: stripe.StripeClient, receiver: Receiver,
-              events: list[str] | None = None) -> stripe.WebhookEndpoint:
-    return client.v1.webhook_endpoints.create(params={
-        "url": receiver.url, "enabled_events": events or ["*"]})
+def _endpoint(
+    client: stripe.StripeClient, receiver: Receiver, events: list[str] | None = None
+) -> stripe.WebhookEndpoint:
+    return client.v1.webhook_endpoints.create(
+        params={"url": receiver.url, "enabled_events": events or ["*"]}
+    )
 
 
 def test_endpoint_crud_and_secret(stripe_client: stripe.StripeClient, receiver: Receiver) -> None:
@@ -31,39 +33,57 @@ def test_endpoint_crud_and_secret(stripe_client: stripe.StripeClient, receiver: 
     assert [w.id for w in stripe_client.v1.webhook_endpoints.list().data] == [we.id]
     assert stripe_client.v1.webhook_endpoints.delete(we.id).deleted is True
     with pytest.raises(stripe.InvalidRequestError):
-        stripe_client.v1.webhook_endpoints.create(params={
-            "url": receiver.url, "enabled_events": ["not.an.event"]})
+        stripe_client.v1.webhook_endpoints.create(
+            params={"url": receiver.url, "enabled_events": ["not.an.event"]}
+        )
 
 
-def test_events_are_delivered_signed(stripe_client: stripe.StripeClient, sandbox: RunningSandbox,
-                                     receiver: Receiver) -> None:
-    we = _endpoint(stripe_client, receiver, ["customer.created", "payment_intent.*",
-                                             "charge.succeeded"])
+def test_events_are_delivered_signed(
+    stripe_client: stripe.StripeClient, sandbox: RunningSandbox, receiver: Receiver
+) -> None:
+    we = _endpoint(
+        stripe_client, receiver, ["customer.created", "payment_intent.*", "charge.succeeded"]
+    )
     assert we.secret is not None
     customer = stripe_client.v1.customers.create(params={"email": "w@x.io"})
-    stripe_client.v1.payment_intents.create(params={
-        "amount": 1000, "currency": "usd", "customer": customer.id,
-        "payment_method": "pm_card_visa", "confirm": True})
+    stripe_client.v1.payment_intents.create(
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "customer": customer.id,
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+        }
+    )
     assert receiver.wait_for(4)
     types = set()
     for delivery in receiver.ok():
         event = stripe.Webhook.construct_event(
-            delivery.body.decode(), delivery.headers["Stripe-Signature"], we.secret)
+            delivery.body.decode(), delivery.headers["Stripe-Signature"], we.secret
+        )
         assert isinstance(event, stripe.Event)
         types.add(event.type)
-    assert types == {"customer.created", "payment_intent.created", "payment_intent.succeeded",
-                     "charge.succeeded"}
+    assert types == {
+        "customer.created",
+        "payment_intent.created",
+        "payment_intent.succeeded",
+        "charge.succeeded",
+    }
     with pytest.raises(stripe.SignatureVerificationError):
-        stripe.Webhook.construct_event(receiver.ok()[0].body.decode(),
-                                       receiver.ok()[0].headers["Stripe-Signature"],
-                                       "whsec_wrong")
+        stripe.Webhook.construct_event(
+            receiver.ok()[0].body.decode(),
+            receiver.ok()[0].headers["Stripe-Signature"],
+            "whsec_wrong",
+        )
     sandbox.wait_for_webhooks()
     first = stripe_client.v1.events.list(params={"type": "customer.created"}).data[0]
     assert first.pending_webhooks == 0
 
 
 def test_failed_deliveries_are_retried_with_backoff_and_logged(
-    stripe_client: stripe.StripeClient, sandbox: RunningSandbox, control: httpx.Client,
+    stripe_client: stripe.StripeClient,
+    sandbox: RunningSandbox,
+    control: httpx.Client,
 ) -> None:
     with Receiver(fail_first=2) as receiver:
         _endpoint(stripe_client, receiver, ["customer.created"])
@@ -72,15 +92,23 @@ def test_failed_deliveries_are_retried_with_backoff_and_logged(
         event = json.loads(receiver.ok()[0].body)
         assert event["data"]["object"]["id"] == customer.id
         sandbox.wait_for_webhooks()
-        log = control.get("/_sandbox/webhooks/deliveries",
-                          params={"event": event["id"]}).json()["data"]
+        log = control.get("/_sandbox/webhooks/deliveries", params={"event": event["id"]}).json()[
+            "data"
+        ]
         assert [(a["attempt"], a["status"], a["succeeded"]) for a in log] == [
-            (1, 500, False), (2, 500, False), (3, 200, True)]
+            (1, 500, False),
+            (2, 500, False),
+            (3, 200, True),
+        ]
         assert log[2]["at"] - log[1]["at"] >= log[1]["at"] - log[0]["at"]  # backing off
 
 
-def test_resend_delivers_again(stripe_client: stripe.StripeClient, receiver: Receiver,
-                               control: httpx.Client, sandbox: RunningSandbox) -> None:
+def test_resend_delivers_again(
+    stripe_client: stripe.StripeClient,
+    receiver: Receiver,
+    control: httpx.Client,
+    sandbox: RunningSandbox,
+) -> None:
     we = _endpoint(stripe_client, receiver, ["customer.created"])
     stripe_client.v1.customers.create()
     assert receiver.wait_for(1)
@@ -93,8 +121,12 @@ def test_resend_delivers_again(stripe_client: stripe.StripeClient, receiver: Rec
     assert control.post("/_sandbox/events/evt_nope/resend").status_code == 404
 
 
-def test_duplicate_delay_and_reorder(stripe_client: stripe.StripeClient, receiver: Receiver,
-                                     control: httpx.Client, sandbox: RunningSandbox) -> None:
+def test_duplicate_delay_and_reorder(
+    stripe_client: stripe.StripeClient,
+    receiver: Receiver,
+    control: httpx.Client,
+    sandbox: RunningSandbox,
+) -> None:
     _endpoint(stripe_client, receiver, ["customer.created"])
     control.post("/_sandbox/webhooks/config", json={"duplicate": True})
     stripe_client.v1.customers.create()

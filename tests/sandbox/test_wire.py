@@ -15,8 +15,10 @@ from balance_manager.sandbox.wire import parse_form, split_key
 
 
 def test_parse_form_brackets() -> None:
-    body = ("metadata[order]=42&payment_method_types[]=card&expand[0]=customer"
-            "&expand[1]=latest_charge&invoice_settings[default_payment_method]=pm_1&empty=")
+    body = (
+        "metadata[order]=42&payment_method_types[]=card&expand[0]=customer"
+        "&expand[1]=latest_charge&invoice_settings[default_payment_method]=pm_1&empty="
+    )
     assert parse_form(body) == {
         "metadata": {"order": "42"},
         "payment_method_types": {"0": "card"},
@@ -84,8 +86,16 @@ def test_nested_unknown_parameter_names_the_bracket_path(
 ) -> None:
     with pytest.raises(stripe.InvalidRequestError) as info:
         stripe_client.v1.payment_methods.create(
-            params={"type": "card", "card": {"number": "4242424242424242", "exp_month": 1,
-                                             "exp_year": 2040, "colour": "red"}})  # type: ignore[typeddict-unknown-key]
+            params={
+                "type": "card",
+                "card": {
+                    "number": "4242424242424242",
+                    "exp_month": 1,
+                    "exp_year": 2040,
+                    "colour": "red",
+                },
+            }
+        )  # type: ignore[typeddict-unknown-key]
     assert info.value.param == "card[colour]"
 
 
@@ -99,14 +109,18 @@ def test_missing_and_invalid_parameters(stripe_client: stripe.StripeClient) -> N
 
 
 def test_invalid_integer(control: httpx.Client, sandbox: object) -> None:
-    r = control.post("/v1/payment_intents", data={"amount": "12.5", "currency": "usd"},
-                     headers={"Authorization": "Bearer sk_test_x"})
+    r = control.post(
+        "/v1/payment_intents",
+        data={"amount": "12.5", "currency": "usd"},
+        headers={"Authorization": "Bearer sk_test_x"},
+    )
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "parameter_invalid_integer"
 
 
-def test_unknown_url_and_missing_object(stripe_client: stripe.StripeClient,
-                                        control: httpx.Client) -> None:
+def test_unknown_url_and_missing_object(
+    stripe_client: stripe.StripeClient, control: httpx.Client
+) -> None:
     r = control.get("/v1/nothing", headers={"Authorization": "Bearer sk_test_x"})
     assert r.status_code == 404
     assert "Unrecognized request URL" in r.json()["error"]["message"]

@@ -37,8 +37,10 @@ CORS_HEADERS = [
 PREFLIGHT_HEADERS = [
     *CORS_HEADERS,
     (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
-    (b"access-control-allow-headers",
-     b"Authorization, Content-Type, Idempotency-Key, Stripe-Version, Stripe-Account"),
+    (
+        b"access-control-allow-headers",
+        b"Authorization, Content-Type, Idempotency-Key, Stripe-Version, Stripe-Account",
+    ),
     (b"access-control-max-age", b"600"),
 ]
 
@@ -99,17 +101,26 @@ class ApiApp:
             *CORS_HEADERS,
         ]
         try:
-            status, out = await self._handle(scope, method, body, headers, ctx,
-                                             response_headers, send)
+            status, out = await self._handle(
+                scope, method, body, headers, ctx, response_headers, send
+            )
         except StripeError as err:
             status, out = _error_response(err)
-            response_headers.extend((k.lower().encode(), v.encode())
-                                    for k, v in err.headers.items())
+            response_headers.extend(
+                (k.lower().encode(), v.encode()) for k, v in err.headers.items()
+            )
         if status < 0:  # the response was already sent (or deliberately cut)
             return
-        self.recent.append({"id": request_id, "method": method, "path": scope["path"],
-                            "status": status, "idempotency_key": ctx.idempotency_key,
-                            "time": time.time()})
+        self.recent.append(
+            {
+                "id": request_id,
+                "method": method,
+                "path": scope["path"],
+                "status": status,
+                "idempotency_key": ctx.idempotency_key,
+                "time": time.time(),
+            }
+        )
         await _send(send, status, out, response_headers)
 
     async def _handle(
@@ -125,8 +136,9 @@ class ApiApp:
         path: str = scope["path"]
         if len(path) > 1 and path.endswith("/"):
             path = path[:-1]
-        raw = parse_form(body.decode() if method == "POST" else
-                         scope.get("query_string", b"").decode())
+        raw = parse_form(
+            body.decode() if method == "POST" else scope.get("query_string", b"").decode()
+        )
         matched = self.router.match(method, path)
         if matched is None:
             raise invalid_request(
@@ -152,8 +164,11 @@ class ApiApp:
                 response_headers.append((b"idempotent-replayed", b"true"))
                 response_headers.append((b"original-request", saved.request_id.encode()))
                 assert saved.status is not None
-                if (fault is not None and fault.kind in ("timeout", "delay")
-                        and (not await self._wait(fault.seconds) or fault.kind == "timeout")):
+                if (
+                    fault is not None
+                    and fault.kind in ("timeout", "delay")
+                    and (not await self._wait(fault.seconds) or fault.kind == "timeout")
+                ):
                     raise api_error("The request timed out.", status=504)
                 return await self._after(fault, saved.status, saved.body, send)
         try:
@@ -171,8 +186,9 @@ class ApiApp:
             response_headers.append((b"original-request", (ctx.request_id or "").encode()))
         return await self._after(fault, status, out, send)
 
-    async def _after(self, fault: Fault | None, status: int, out: bytes,
-                     send: Send) -> tuple[int, bytes]:
+    async def _after(
+        self, fault: Fault | None, status: int, out: bytes, send: Send
+    ) -> tuple[int, bytes]:
         """The response, unless a ``lost_response`` fault eats it."""
         if fault is not None and fault.kind == "lost_response":
             if fault.drop:
@@ -195,8 +211,9 @@ class ApiApp:
             log.exception("sandbox endpoint failed: %s %s", route.method, route.template)
             return _error_response(api_error())
 
-    def _authenticate(self, headers: dict[str, str], raw: JSON, route: Route,
-                      ctx: RequestContext) -> None:
+    def _authenticate(
+        self, headers: dict[str, str], raw: JSON, route: Route, ctx: RequestContext
+    ) -> None:
         key = _api_key(headers, raw)
         if not key:
             raise invalid_request(NO_KEY, status=401)
@@ -248,13 +265,16 @@ def _fault_error(fault: Fault) -> StripeError:
         seconds = max(1, round(fault.seconds))
         return StripeError(
             429,
-            {"code": "rate_limit", "doc_url": "https://docs.stripe.com/error-codes/rate-limit",
-             "message": "Request rate limit exceeded. Learn more about rate limits here "
-             "https://stripe.com/docs/rate-limits.", "type": "invalid_request_error"},
+            {
+                "code": "rate_limit",
+                "doc_url": "https://docs.stripe.com/error-codes/rate-limit",
+                "message": "Request rate limit exceeded. Learn more about rate limits here "
+                "https://stripe.com/docs/rate-limits.",
+                "type": "invalid_request_error",
+            },
             headers={"Retry-After": str(seconds)},
         )
-    return api_error("An unexpected error occurred (injected by the sandbox).",
-                     status=fault.status)
+    return api_error("An unexpected error occurred (injected by the sandbox).", status=fault.status)
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -266,17 +286,28 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-async def _send(send: Send, status: int, body: bytes,
-                headers: list[tuple[bytes, bytes]]) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
 async def _send_truncated(send: Send, body: bytes) -> None:
     """Start a 200 response and stop half-way through the body: the server then closes the
     connection (uvicorn logs one "returned without completing response" line)."""
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})

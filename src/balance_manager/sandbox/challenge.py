@@ -28,16 +28,24 @@ CORS = {"Access-Control-Allow-Origin": "*"}
 
 
 def _error(message: str, status: int = 400) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": "invalid_request_error"}},
-                        status_code=status, headers=CORS)
+    return JSONResponse(
+        {"error": {"message": message, "type": "invalid_request_error"}},
+        status_code=status,
+        headers=CORS,
+    )
 
 
 def redirect_query(intent: JSON) -> str:
     kind = intent["object"]
     status = intent["status"]
     redirect_status = {"succeeded": "succeeded", "processing": "processing"}.get(status, "failed")
-    return urlencode({kind: intent["id"], f"{kind}_client_secret": intent["client_secret"],
-                      "redirect_status": redirect_status})
+    return urlencode(
+        {
+            kind: intent["id"],
+            f"{kind}_client_secret": intent["client_secret"],
+            "redirect_status": redirect_status,
+        }
+    )
 
 
 def with_query(url: str, query: str) -> str:
@@ -60,10 +68,15 @@ def routes(rt: Runtime) -> list[Route]:
         if intent is None:
             return HTMLResponse("<h1>Unknown authentication request</h1>", status_code=404)
         return_url = request.query_params.get("return_url", "")
-        amount = (f"{intent['amount']} {intent['currency'].upper()} (minor units)"
-                  if intent["object"] == "payment_intent" else "saving your card")
-        hidden = (f'<input type="hidden" name="client_secret" value="{html.escape(secret or "")}">'
-                  f'<input type="hidden" name="return_url" value="{html.escape(return_url)}">')
+        amount = (
+            f"{intent['amount']} {intent['currency'].upper()} (minor units)"
+            if intent["object"] == "payment_intent"
+            else "saving your card"
+        )
+        hidden = (
+            f'<input type="hidden" name="client_secret" value="{html.escape(secret or "")}">'
+            f'<input type="hidden" name="return_url" value="{html.escape(return_url)}">'
+        )
         body = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>3D Secure authentication (Stripe sandbox)</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;}}
@@ -93,9 +106,11 @@ button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem}}</style></head><body>
                 return _error(f"No such intent: '{intent_id}'", 404)
             if intent["status"] != "requires_action":
                 return _error(f"This intent does not require action (status: {intent['status']}).")
-            finish = (payment_intents.authentication_finished
-                      if intent["object"] == "payment_intent"
-                      else setup_intents.authentication_finished)
+            finish = (
+                payment_intents.authentication_finished
+                if intent["object"] == "payment_intent"
+                else setup_intents.authentication_finished
+            )
             intent = finish(state, intent, outcome == "complete", ctx)
         return_url = data.get("return_url")
         if return_url:
@@ -103,9 +118,14 @@ button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem}}</style></head><body>
         return JSONResponse(intent, headers=CORS)
 
     async def preflight(request: Request) -> Response:
-        return Response(status_code=204, headers={**CORS,
-                        "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
-                        "Access-Control-Allow-Headers": "Content-Type"})
+        return Response(
+            status_code=204,
+            headers={
+                **CORS,
+                "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
+                "Access-Control-Allow-Headers": "Content-Type",
+            },
+        )
 
     return [
         Route("/_sandbox/authenticate/{id}", page, methods=["GET"]),

@@ -84,8 +84,15 @@ def routes(rt: Runtime) -> list[Route]:
         endpoint = body.get("endpoint") or body.get("webhook_endpoint")
         event_id = request.path_params["id"]
         if state.get(event_id, "event") is None:
-            return JSONResponse({"error": {"message": f"No such event: '{event_id}'",
-                                           "type": "invalid_request_error"}}, status_code=404)
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": f"No such event: '{event_id}'",
+                        "type": "invalid_request_error",
+                    }
+                },
+                status_code=404,
+            )
         attempts = await rt.dispatcher.resend(event_id, [endpoint] if endpoint else None)
         return JSONResponse({"data": [a.as_json() for a in attempts]})
 

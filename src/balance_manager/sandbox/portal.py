@@ -53,19 +53,30 @@ def routes(rt: Runtime) -> list[Route]:
             _after_challenge(request, session)
             customer = state.objects[session["customer"]]
             default = customer["invoice_settings"]["default_payment_method"]
-            pms = [state.objects[i] for i in state.ids_of("payment_method")
-                   if state.objects[i].get("customer") == customer["id"]]
+            pms = [
+                state.objects[i]
+                for i in state.ids_of("payment_method")
+                if state.objects[i].get("customer") == customer["id"]
+            ]
         items = "".join(_card_item(secret, pm, pm["id"] == default) for pm in pms) or (
-            '<li data-testid="no-cards">No payment methods yet.</li>')
+            '<li data-testid="no-cards">No payment methods yet.</li>'
+        )
         q = request.query_params
-        notice = (f'<p class="error" role="alert" data-testid="error">{html.escape(q["error"])}</p>'
-                  if "error" in q else "")
+        notice = (
+            f'<p class="error" role="alert" data-testid="error">{html.escape(q["error"])}</p>'
+            if "error" in q
+            else ""
+        )
         if "notice" in q:
             notice += f'<p class="notice" data-testid="notice">{html.escape(q["notice"])}</p>'
         who = html.escape(customer.get("email") or customer.get("name") or customer["id"])
         ret = session.get("return_url")
-        back_link = (f'<p><a href="{html.escape(ret)}" data-testid="return">&larr; Return to '
-                     f'{html.escape(ret)}</a></p>' if ret else "")
+        back_link = (
+            f'<p><a href="{html.escape(ret)}" data-testid="return">&larr; Return to '
+            f"{html.escape(ret)}</a></p>"
+            if ret
+            else ""
+        )
         page = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>Billing portal (Stripe sandbox)</title><style>{STYLE}</style></head><body>
 {back_link}<h1>Payment methods</h1><p>Signed in as <b data-testid="customer">{who}</b></p>
@@ -96,8 +107,12 @@ def routes(rt: Runtime) -> list[Route]:
             return
         customer["invoice_settings"]["default_payment_method"] = pm_id
         state.touch()
-        state.emit("customer.updated", customer, ctx,
-                   {"invoice_settings": {"default_payment_method": previous}})
+        state.emit(
+            "customer.updated",
+            customer,
+            ctx,
+            {"invoice_settings": {"default_payment_method": previous}},
+        )
 
     async def add_card(request: Request) -> Response:
         secret = request.path_params["secret"]
@@ -115,22 +130,37 @@ def routes(rt: Runtime) -> list[Route]:
             customer = state.objects[session["customer"]]
             try:
                 pm = payment_methods.from_card_data(
-                    state, {"number": number, "exp_month": int(month), "exp_year": int(year),
-                            "cvc": cvc})
+                    state,
+                    {"number": number, "exp_month": int(month), "exp_year": int(year), "cvc": cvc},
+                )
             except StripeError as err:
                 return back(secret, error=err.error["message"])
             si_id = random_id("seti")
             si: JSON = {
-                "id": si_id, "object": "setup_intent", "application": None,
-                "automatic_payment_methods": None, "cancellation_reason": None,
-                "client_secret": client_secret(si_id), "created": state.now(),
-                "customer": customer["id"], "description": None, "flow_directions": None,
-                "last_setup_error": None, "latest_attempt": None, "livemode": False,
-                "mandate": None, "metadata": {}, "next_action": None, "on_behalf_of": None,
-                "payment_method": pm["id"], "payment_method_configuration_details": None,
+                "id": si_id,
+                "object": "setup_intent",
+                "application": None,
+                "automatic_payment_methods": None,
+                "cancellation_reason": None,
+                "client_secret": client_secret(si_id),
+                "created": state.now(),
+                "customer": customer["id"],
+                "description": None,
+                "flow_directions": None,
+                "last_setup_error": None,
+                "latest_attempt": None,
+                "livemode": False,
+                "mandate": None,
+                "metadata": {},
+                "next_action": None,
+                "on_behalf_of": None,
+                "payment_method": pm["id"],
+                "payment_method_configuration_details": None,
                 "payment_method_options": {"card": {"request_three_d_secure": "automatic"}},
-                "payment_method_types": ["card"], "single_use_mandate": None,
-                "status": "requires_confirmation", "usage": "off_session",
+                "payment_method_types": ["card"],
+                "single_use_mandate": None,
+                "status": "requires_confirmation",
+                "usage": "off_session",
             }
             state.add(si)
             state.emit("setup_intent.created", si, ctx)
@@ -175,14 +205,23 @@ def routes(rt: Runtime) -> list[Route]:
 
 def _card_item(secret: str, pm: JSON, is_default: bool) -> str:
     card = pm["card"]
-    label = (f"{html.escape(card['brand'].title())} •••• {html.escape(card['last4'])} "
-             f"<small>expires {card['exp_month']:02d}/{card['exp_year']}</small>")
+    label = (
+        f"{html.escape(card['brand'].title())} •••• {html.escape(card['last4'])} "
+        f"<small>expires {card['exp_month']:02d}/{card['exp_year']}</small>"
+    )
     badge = '<span class="default" data-testid="default-badge">Default</span>' if is_default else ""
     base = f"/p/session/{secret}/cards/{pm['id']}"
-    make_default = "" if is_default else (
-        f'<form class="inline" method="post" action="{base}/default">'
-        f'<button data-testid="make-default">Make default</button></form>')
-    return (f'<li data-testid="card" data-pm="{pm["id"]}" data-last4="{card["last4"]}">'
-            f'<span>{label}</span>{badge}{make_default}'
-            f'<form class="inline" method="post" action="{base}/detach">'
-            f'<button data-testid="remove">Remove</button></form></li>')
+    make_default = (
+        ""
+        if is_default
+        else (
+            f'<form class="inline" method="post" action="{base}/default">'
+            f'<button data-testid="make-default">Make default</button></form>'
+        )
+    )
+    return (
+        f'<li data-testid="card" data-pm="{pm["id"]}" data-last4="{card["last4"]}">'
+        f"<span>{label}</span>{badge}{make_default}"
+        f'<form class="inline" method="post" action="{base}/detach">'
+        f'<button data-testid="remove">Remove</button></form></li>'
+    )

@@ -1,8 +1,8 @@
 """Running the sandbox: ``run`` (blocking, for the CLI) and ``start_background`` (tests, demo).
 
-    with start_background() as sandbox:
-        client = stripe.StripeClient(sandbox.secret_key,
-                                     base_addresses={"api": sandbox.base_url})
+with start_background() as sandbox:
+    client = stripe.StripeClient(sandbox.secret_key,
+                                 base_addresses={"api": sandbox.base_url})
 """
 
 from __future__ import annotations
@@ -24,15 +24,22 @@ from .webhooks import WebhookDispatcher
 def run(host: str = "127.0.0.1", port: int = 12111, state_file: Path | None = None) -> None:
     """Serve the sandbox until interrupted (``balance-manager sandbox``)."""
     app = create_app(state_file=state_file)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
-                timeout_graceful_shutdown=3)
+    uvicorn.run(
+        app, host=host, port=port, log_level="info", access_log=False, timeout_graceful_shutdown=3
+    )
 
 
 class RunningSandbox:
     """A sandbox served by uvicorn in a background thread, on a real TCP port."""
 
-    def __init__(self, app: SandboxApp, server: uvicorn.Server, thread: threading.Thread,
-                 host: str, port: int) -> None:
+    def __init__(
+        self,
+        app: SandboxApp,
+        server: uvicorn.Server,
+        thread: threading.Thread,
+        host: str,
+        port: int,
+    ) -> None:
         self.app = app
         self._server = server
         self._thread = thread
@@ -80,8 +87,12 @@ class RunningSandbox:
     def __enter__(self) -> RunningSandbox:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
@@ -100,11 +111,14 @@ def start_background(
     sock.bind((host, port))
     sock.listen(1024)
     actual_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on",
-                            timeout_graceful_shutdown=2)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                              name=f"stripe-sandbox:{actual_port}", daemon=True)
+    thread = threading.Thread(
+        target=server.run,
+        kwargs={"sockets": [sock]},
+        name=f"stripe-sandbox:{actual_port}",
+        daemon=True,
+    )
     thread.start()
     deadline = time.monotonic() + startup_timeout
     while not server.started:

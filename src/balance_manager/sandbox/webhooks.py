@@ -186,8 +186,9 @@ class WebhookDispatcher:
                 event["pending_webhooks"] -= 1
                 self.state.touch()
 
-    async def attempt(self, endpoint_id: str, event_id: str, number: int,
-                      *, manual: bool = False) -> Attempt | None:
+    async def attempt(
+        self, endpoint_id: str, event_id: str, number: int, *, manual: bool = False
+    ) -> Attempt | None:
         with self.state.lock:
             endpoint = self.state.objects.get(endpoint_id)
             event = self.state.objects.get(event_id)
@@ -214,10 +215,18 @@ class WebhookDispatcher:
             if client is not self._client:
                 await client.aclose()
         result = Attempt(
-            id=random_id("wdel", 14), event=event_id, event_type=event["type"],
-            endpoint=endpoint_id, url=url, attempt=number, status=status, error=error,
-            succeeded=status is not None and 200 <= status < 300, at=started,
-            duration_ms=int((time.time() - started) * 1000), manual=manual,
+            id=random_id("wdel", 14),
+            event=event_id,
+            event_type=event["type"],
+            endpoint=endpoint_id,
+            url=url,
+            attempt=number,
+            status=status,
+            error=error,
+            succeeded=status is not None and 200 <= status < 300,
+            at=started,
+            duration_ms=int((time.time() - started) * 1000),
+            manual=manual,
         )
         self.attempts.append(result)
         return result
@@ -238,7 +247,8 @@ class WebhookDispatcher:
 
     def log(self, event: str | None = None, endpoint: str | None = None) -> list[JSON]:
         return [
-            a.as_json() for a in self.attempts
+            a.as_json()
+            for a in self.attempts
             if (event is None or a.event == event) and (endpoint is None or a.endpoint == endpoint)
         ]
 

@@ -19,8 +19,9 @@ CREATE: dict[str, Spec] = {
     "configuration": STR,
     "locale": STR,
     "on_behalf_of": STR,
-    "flow_data": Obj({"type": STR, "after_completion": Obj({"type": STR, "redirect": Obj(
-        {"return_url": STR})})}),
+    "flow_data": Obj(
+        {"type": STR, "after_completion": Obj({"type": STR, "redirect": Obj({"return_url": STR})})}
+    ),
 }
 
 
@@ -29,8 +30,9 @@ def create(call: Call) -> JSON:
     customer = require(state, p["customer"], "customer", param="customer")
     return_url = p.get("return_url")
     if return_url is not None and not return_url.startswith(("http://", "https://")):
-        raise invalid_request(f"Not a valid URL: {return_url}", param="return_url",
-                              code="url_invalid")
+        raise invalid_request(
+            f"Not a valid URL: {return_url}", param="return_url", code="url_invalid"
+        )
     flow = p.get("flow_data")
     if flow and flow.get("type") not in (None, "payment_method_update"):
         raise invalid_request(
@@ -46,7 +48,8 @@ def create(call: Call) -> JSON:
         "customer": customer["id"],
         "customer_account": None,
         "flow": {"type": flow["type"], "after_completion": {"type": "portal_homepage"}}
-        if flow else None,
+        if flow
+        else None,
         "livemode": False,
         "locale": p.get("locale"),
         "on_behalf_of": p.get("on_behalf_of"),

@@ -30,8 +30,15 @@ def _balance_transaction(state: SandboxState, charge: JSON) -> str:
         "description": charge["description"],
         "exchange_rate": None,
         "fee": fee,
-        "fee_details": [{"amount": fee, "application": None, "currency": charge["currency"],
-                         "description": "Stripe processing fees", "type": "stripe_fee"}],
+        "fee_details": [
+            {
+                "amount": fee,
+                "application": None,
+                "currency": charge["currency"],
+                "description": "Stripe processing fees",
+                "type": "stripe_fee",
+            }
+        ],
         "net": charge["amount"] - fee,
         "reporting_category": "charge",
         "source": charge["id"],
@@ -89,8 +96,9 @@ def new_charge(
             "reason": reason,
             "risk_level": "normal",
             "risk_score": 20,
-            "seller_message": "Payment complete." if ok else
-            "The bank did not return any further details with this decline.",
+            "seller_message": "Payment complete."
+            if ok
+            else "The bank did not return any further details with this decline.",
             "type": "authorized" if ok else "issuer_declined",
         },
         "paid": ok,
@@ -115,9 +123,14 @@ def new_charge(
                 "network_transaction_id": random_id("ntx")[4:19] if ok else None,
                 "regulated_status": "unregulated",
                 "three_d_secure": (
-                    {"authentication_flow": "challenge", "result": "authenticated",
-                     "result_reason": None, "version": "2.2.0"}
-                    if three_d_secure else None
+                    {
+                        "authentication_flow": "challenge",
+                        "result": "authenticated",
+                        "result_reason": None,
+                        "version": "2.2.0",
+                    }
+                    if three_d_secure
+                    else None
                 ),
                 "wallet": None,
             },
@@ -127,8 +140,12 @@ def new_charge(
         "receipt_number": None,
         "receipt_url": None,
         "refunded": False,
-        "refunds": {"object": "list", "data": [], "has_more": False,
-                    "url": f"/v1/charges/{ch_id}/refunds"},
+        "refunds": {
+            "object": "list",
+            "data": [],
+            "has_more": False,
+            "url": f"/v1/charges/{ch_id}/refunds",
+        },
         "review": None,
         "shipping": None,
         "source": None,
@@ -155,7 +172,8 @@ def list_(call: Call) -> JSON:
 
     def keep(o: JSON) -> bool:
         return (customer is None or o["customer"] == customer) and (
-            pi is None or o["payment_intent"] == pi)
+            pi is None or o["payment_intent"] == pi
+        )
 
     return paginate(call.state, "charge", "/v1/charges", call.params, keep)
 

@@ -22,9 +22,7 @@ _WRITABLE: dict[str, Spec] = {
     "metadata": META,
     "balance": INT,
     "preferred_locales": ListOf(STR),
-    "invoice_settings": Obj(
-        {"default_payment_method": STR, "footer": STR, "custom_fields": STR}
-    ),
+    "invoice_settings": Obj({"default_payment_method": STR, "footer": STR, "custom_fields": STR}),
 }
 CREATE: dict[str, Spec] = {**_WRITABLE, "payment_method": STR}
 UPDATE: dict[str, Spec] = dict(_WRITABLE)
@@ -33,8 +31,9 @@ UPDATE: dict[str, Spec] = dict(_WRITABLE)
 def _check_email(params: JSON) -> None:
     email = params.get("email")
     if email is not None and ("@" not in email or len(email) > 512):
-        raise invalid_request(f"Invalid email address: {email}", param="email",
-                              code="email_invalid")
+        raise invalid_request(
+            f"Invalid email address: {email}", param="email", code="email_invalid"
+        )
 
 
 def _set_default_pm(state: SandboxState, customer: JSON, pm_id: str | None) -> None:
@@ -206,8 +205,10 @@ def _balance_txn(call: Call) -> JSON:
     txn = require(call.state, call.id("txn"), "customer_balance_transaction")
     if txn["customer"] != customer["id"]:
         raise invalid_request(
-            f"No such customer balance transaction: '{txn['id']}'", param="id",
-            code="resource_missing", status=404,
+            f"No such customer balance transaction: '{txn['id']}'",
+            param="id",
+            code="resource_missing",
+            status=404,
         )
     return txn
 

@@ -10,13 +10,26 @@ from ..wire import JSON
 from ._common import require
 
 KNOWN_TYPES = (
-    "customer.created", "customer.updated", "customer.deleted",
-    "payment_method.attached", "payment_method.detached", "payment_method.updated",
-    "setup_intent.created", "setup_intent.succeeded", "setup_intent.setup_failed",
-    "setup_intent.requires_action", "setup_intent.canceled",
-    "payment_intent.created", "payment_intent.succeeded", "payment_intent.payment_failed",
-    "payment_intent.requires_action", "payment_intent.canceled",
-    "charge.succeeded", "charge.failed", "charge.refunded", "refund.created",
+    "customer.created",
+    "customer.updated",
+    "customer.deleted",
+    "payment_method.attached",
+    "payment_method.detached",
+    "payment_method.updated",
+    "setup_intent.created",
+    "setup_intent.succeeded",
+    "setup_intent.setup_failed",
+    "setup_intent.requires_action",
+    "setup_intent.canceled",
+    "payment_intent.created",
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.requires_action",
+    "payment_intent.canceled",
+    "charge.succeeded",
+    "charge.failed",
+    "charge.refunded",
+    "refund.created",
     "billing_portal.session.created",
 )
 
@@ -42,7 +55,11 @@ def list_(call: Call) -> JSON:
 
 
 ROUTES = [
-    Route("GET", "/v1/events", list_,
-          list_params({"type": STR, "types": ListOf(STR), "delivery_success": STR})),
+    Route(
+        "GET",
+        "/v1/events",
+        list_,
+        list_params({"type": STR, "types": ListOf(STR), "delivery_success": STR}),
+    ),
     Route("GET", "/v1/events/{id}", retrieve, {}),
 ]

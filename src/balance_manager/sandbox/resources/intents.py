@@ -41,8 +41,10 @@ def authentication_action(ctx: RequestContext, intent: JSON, return_url: str | N
     given, else ``use_stripe_sdk`` (Stripe.js shows the challenge)."""
     url = authentication_url(ctx, intent, return_url)
     if return_url:
-        return {"type": "redirect_to_url",
-                "redirect_to_url": {"return_url": return_url, "url": url}}
+        return {
+            "type": "redirect_to_url",
+            "redirect_to_url": {"return_url": return_url, "url": url},
+        }
     return {
         "type": "use_stripe_sdk",
         "use_stripe_sdk": {

@@ -28,8 +28,13 @@ from .payment_methods import (
     resolve_payment_method,
 )
 
-CANCELABLE = ("requires_payment_method", "requires_capture", "requires_confirmation",
-              "requires_action", "processing")
+CANCELABLE = (
+    "requires_payment_method",
+    "requires_capture",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
+)
 MINIMUM = {"usd": 50, "eur": 50, "gbp": 30, "jpy": 50, "cad": 50, "aud": 50, "chf": 50}
 
 
@@ -41,13 +46,22 @@ class _OffSession(Spec):
             return value if value != "true" else True
         if value == "false":
             return False
-        raise invalid_request(f"Invalid {name}: must be a boolean, one_off or recurring",
-                              param=name)
+        raise invalid_request(
+            f"Invalid {name}: must be a boolean, one_off or recurring", param=name
+        )
 
 
-_PMO = Obj({"card": Obj({"request_three_d_secure": Enum(("automatic", "any", "challenge")),
-                         "setup_future_usage": Enum(("none", "off_session", "on_session")),
-                         "network": STR})})
+_PMO = Obj(
+    {
+        "card": Obj(
+            {
+                "request_three_d_secure": Enum(("automatic", "any", "challenge")),
+                "setup_future_usage": Enum(("none", "off_session", "on_session")),
+                "network": STR,
+            }
+        )
+    }
+)
 _CONFIRM: dict[str, Spec] = {
     "payment_method": STR,
     "payment_method_data": PAYMENT_METHOD_DATA,
@@ -58,9 +72,17 @@ _CONFIRM: dict[str, Spec] = {
     "setup_future_usage": Enum(("on_session", "off_session")),
     "error_on_requires_action": BOOL,
     "use_stripe_sdk": BOOL,
-    "mandate_data": Obj({"customer_acceptance": Obj({"type": STR, "accepted_at": STR,
-                                                     "online": Obj({"ip_address": STR,
-                                                                    "user_agent": STR})})}),
+    "mandate_data": Obj(
+        {
+            "customer_acceptance": Obj(
+                {
+                    "type": STR,
+                    "accepted_at": STR,
+                    "online": Obj({"ip_address": STR, "user_agent": STR}),
+                }
+            )
+        }
+    ),
     "client_secret": STR,
 }
 CREATE: dict[str, Spec] = {
@@ -72,8 +94,9 @@ CREATE: dict[str, Spec] = {
     "metadata": META,
     "confirm": BOOL,
     "payment_method_types": ListOf(STR),
-    "automatic_payment_methods": Obj({"enabled": BOOL,
-                                      "allow_redirects": Enum(("always", "never"))}),
+    "automatic_payment_methods": Obj(
+        {"enabled": BOOL, "allow_redirects": Enum(("always", "never"))}
+    ),
     "capture_method": Enum(("automatic", "automatic_async")),
     "confirmation_method": Enum(("automatic", "manual")),
     "statement_descriptor": STR,
@@ -99,11 +122,15 @@ def _check_amount(amount: int, currency: str) -> None:
     if amount < minimum:
         raise invalid_request(
             f"Amount must be at least {minimum} {currency} minor units.",
-            param="amount", code="amount_too_small",
+            param="amount",
+            code="amount_too_small",
         )
     if amount > 99_999_999:
-        raise invalid_request("Amount must be no more than 99999999 minor units.",
-                              param="amount", code="amount_too_large")
+        raise invalid_request(
+            "Amount must be no more than 99999999 minor units.",
+            param="amount",
+            code="amount_too_large",
+        )
 
 
 def _check_pm_customer(pm: JSON, customer: str | None) -> None:
@@ -137,8 +164,9 @@ def create(call: Call) -> JSON:
         require(state, p["customer"], "customer", param="customer")
     types = p.get("payment_method_types") or ["card"]
     if any(t != "card" for t in types):
-        raise invalid_request("The sandbox emulates the card payment method type only.",
-                              param="payment_method_types")
+        raise invalid_request(
+            "The sandbox emulates the card payment method type only.", param="payment_method_types"
+        )
     pm = _payment_method(call)
     if pm is not None:
         _check_pm_customer(pm, p.get("customer"))
@@ -154,9 +182,12 @@ def create(call: Call) -> JSON:
         "application": None,
         "application_fee_amount": None,
         "automatic_payment_methods": (
-            {"allow_redirects": auto.get("allow_redirects") or "always",
-             "enabled": bool(auto.get("enabled"))}
-            if auto else None
+            {
+                "allow_redirects": auto.get("allow_redirects") or "always",
+                "enabled": bool(auto.get("enabled")),
+            }
+            if auto
+            else None
         ),
         "canceled_at": None,
         "cancellation_reason": None,
@@ -177,8 +208,12 @@ def create(call: Call) -> JSON:
         "payment_method": pm["id"] if pm else None,
         "payment_method_configuration_details": None,
         "payment_method_options": {
-            "card": {"installments": None, "mandate_options": None, "network": None,
-                     "request_three_d_secure": "automatic"}
+            "card": {
+                "installments": None,
+                "mandate_options": None,
+                "network": None,
+                "request_three_d_secure": "automatic",
+            }
         },
         "payment_method_types": types,
         "processing": None,
@@ -206,8 +241,7 @@ def _payment_method(call: Call) -> JSON | None:
     if p.get("payment_method"):
         return resolve_payment_method(call.state, p["payment_method"], call.ctx)
     if p.get("payment_method_data"):
-        return payment_method_from_data(call.state, p["payment_method_data"],
-                                        "payment_method_data")
+        return payment_method_from_data(call.state, p["payment_method_data"], "payment_method_data")
     return None
 
 
@@ -223,8 +257,9 @@ def update(call: Call) -> JSON:
     if pi["status"] in ("succeeded", "canceled", "processing"):
         raise invalid_request(
             f"This PaymentIntent's amount could not be updated because it has a status of "
-            f"{pi['status']}." if "amount" in p else
-            f"You cannot update this PaymentIntent because it has a status of {pi['status']}.",
+            f"{pi['status']}."
+            if "amount" in p
+            else f"You cannot update this PaymentIntent because it has a status of {pi['status']}.",
             code="payment_intent_unexpected_state",
         )
     if p.get("currency"):
@@ -233,9 +268,20 @@ def update(call: Call) -> JSON:
         _check_amount(p["amount"], p.get("currency") or pi["currency"])
     if p.get("customer"):
         require(state, p["customer"], "customer", param="customer")
-    update_fields(pi, p, ("amount", "currency", "customer", "description", "receipt_email",
-                          "setup_future_usage", "statement_descriptor",
-                          "statement_descriptor_suffix"))
+    update_fields(
+        pi,
+        p,
+        (
+            "amount",
+            "currency",
+            "customer",
+            "description",
+            "receipt_email",
+            "setup_future_usage",
+            "statement_descriptor",
+            "statement_descriptor_suffix",
+        ),
+    )
     if p.get("payment_method"):
         pm = resolve_payment_method(state, p["payment_method"], call.ctx)
         pi["payment_method"] = pm["id"]
@@ -249,18 +295,14 @@ def confirm(call: Call) -> JSON:
     state, p = call.state, call.params
     pi = require(state, call.id(), "payment_intent")
     check_client_secret(call, pi)
-    if pi["status"] not in ("requires_payment_method", "requires_confirmation",
-                            "requires_action"):
+    if pi["status"] not in ("requires_payment_method", "requires_confirmation", "requires_action"):
         message = (
             "You cannot confirm this PaymentIntent because it has already succeeded after "
             "being previously confirmed."
             if pi["status"] == "succeeded"
-            else "You cannot confirm this PaymentIntent because it has a status of "
-            f"{pi['status']}."
+            else f"You cannot confirm this PaymentIntent because it has a status of {pi['status']}."
         )
-        raise error_for_intent(
-            invalid_request(message, code="payment_intent_unexpected_state"), pi
-        )
+        raise error_for_intent(invalid_request(message, code="payment_intent_unexpected_state"), pi)
     pm = _payment_method(call)
     if pm is None and pi["payment_method"]:
         pm = require(state, pi["payment_method"], "payment_method")
@@ -280,9 +322,7 @@ def confirm(call: Call) -> JSON:
     return _confirm(state, pi, pm, call.ctx, p)
 
 
-def _confirm(
-    state: SandboxState, pi: JSON, pm: JSON | None, ctx: RequestContext, p: JSON
-) -> JSON:
+def _confirm(state: SandboxState, pi: JSON, pm: JSON | None, ctx: RequestContext, p: JSON) -> JSON:
     if pm is None:
         return pi
     pi["payment_method"] = pm["id"]
@@ -303,8 +343,9 @@ def _confirm(
     return charge(state, pi, pm, ctx)
 
 
-def charge(state: SandboxState, pi: JSON, pm: JSON, ctx: RequestContext,
-           *, authenticated: bool = False) -> JSON:
+def charge(
+    state: SandboxState, pi: JSON, pm: JSON, ctx: RequestContext, *, authenticated: bool = False
+) -> JSON:
     """The issuer's answer to an (authenticated, if it had to be) payment."""
     decline = card_of(state, pm).charge_decline
     if decline is not None:
@@ -316,31 +357,46 @@ def charge(state: SandboxState, pi: JSON, pm: JSON, ctx: RequestContext,
         mark_set_up(state, pm["id"])
     elif pi["setup_future_usage"]:
         mark_set_up(state, pm["id"])
-    pi.update(status="succeeded", amount_received=pi["amount"], latest_charge=ch["id"],
-              next_action=None, last_payment_error=None)
+    pi.update(
+        status="succeeded",
+        amount_received=pi["amount"],
+        latest_charge=ch["id"],
+        next_action=None,
+        last_payment_error=None,
+    )
     state.touch()
     state.emit("charge.succeeded", ch, ctx)
     state.emit("payment_intent.succeeded", pi, ctx)
     return pi
 
 
-def _decline(state: SandboxState, pi: JSON, pm: JSON, ctx: RequestContext,
-             decline: cards.Decline, *, authenticated: bool = False) -> NoReturn:
+def _decline(
+    state: SandboxState,
+    pi: JSON,
+    pm: JSON,
+    ctx: RequestContext,
+    decline: cards.Decline,
+    *,
+    authenticated: bool = False,
+) -> NoReturn:
     ch = new_charge(state, pi, pm, decline, three_d_secure=authenticated)
     err = card_error(decline.message, code=decline.code, decline_code=decline.decline_code)
     err.error["charge"] = ch["id"]
     err.error["payment_method"] = copy.deepcopy(pm)
     pi["last_payment_error"] = copy.deepcopy(err.error)
-    pi.update(status="requires_payment_method", payment_method=None, next_action=None,
-              latest_charge=ch["id"])
+    pi.update(
+        status="requires_payment_method",
+        payment_method=None,
+        next_action=None,
+        latest_charge=ch["id"],
+    )
     state.touch()
     state.emit("charge.failed", ch, ctx)
     state.emit("payment_intent.payment_failed", pi, ctx)
     raise error_for_intent(err, pi)
 
 
-def authentication_finished(state: SandboxState, pi: JSON, ok: bool,
-                            ctx: RequestContext) -> JSON:
+def authentication_finished(state: SandboxState, pi: JSON, ok: bool, ctx: RequestContext) -> JSON:
     pm = require(state, pi["payment_method"], "payment_method")
     if ok:
         try:
@@ -375,8 +431,12 @@ def cancel(call: Call) -> JSON:
             ),
             pi,
         )
-    pi.update(status="canceled", canceled_at=state.now(), next_action=None,
-              cancellation_reason=call.params.get("cancellation_reason"))
+    pi.update(
+        status="canceled",
+        canceled_at=state.now(),
+        next_action=None,
+        cancellation_reason=call.params.get("cancellation_reason"),
+    )
     state.touch()
     state.emit("payment_intent.canceled", pi, call.ctx)
     return pi
@@ -385,7 +445,10 @@ def cancel(call: Call) -> JSON:
 def list_(call: Call) -> JSON:
     customer = call.params.get("customer")
     return paginate(
-        call.state, "payment_intent", "/v1/payment_intents", call.params,
+        call.state,
+        "payment_intent",
+        "/v1/payment_intents",
+        call.params,
         (lambda o: o["customer"] == customer) if customer else None,
     )
 
@@ -393,11 +456,17 @@ def list_(call: Call) -> JSON:
 ROUTES = [
     Route("POST", "/v1/payment_intents", create, CREATE),
     Route("GET", "/v1/payment_intents", list_, list_params({"customer": STR})),
-    Route("GET", "/v1/payment_intents/{id}", retrieve, {"client_secret": STR},
-          publishable=True),
+    Route("GET", "/v1/payment_intents/{id}", retrieve, {"client_secret": STR}, publishable=True),
     Route("POST", "/v1/payment_intents/{id}", update, UPDATE),
     Route("POST", "/v1/payment_intents/{id}/confirm", confirm, _CONFIRM, publishable=True),
-    Route("POST", "/v1/payment_intents/{id}/cancel", cancel,
-          {"cancellation_reason": Enum(("duplicate", "fraudulent", "requested_by_customer",
-                                        "abandoned"))}),
+    Route(
+        "POST",
+        "/v1/payment_intents/{id}/cancel",
+        cancel,
+        {
+            "cancellation_reason": Enum(
+                ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
+            )
+        },
+    ),
 ]

@@ -129,16 +129,23 @@ def from_card_data(state: SandboxState, data: JSON, *, param: str = "card") -> J
     if year < 100:
         year += 2000
     if not 1 <= month <= 12:
-        raise card_error("Your card's expiration month is invalid.",
-                         code="invalid_expiry_month", param=f"{param}[exp_month]")
+        raise card_error(
+            "Your card's expiration month is invalid.",
+            code="invalid_expiry_month",
+            param=f"{param}[exp_month]",
+        )
     now = datetime.now(UTC)
     if (year, month) < (now.year, now.month):
-        raise card_error("Your card's expiration year is invalid.",
-                         code="invalid_expiry_year", param=f"{param}[exp_year]")
+        raise card_error(
+            "Your card's expiration year is invalid.",
+            code="invalid_expiry_year",
+            param=f"{param}[exp_year]",
+        )
     cvc = data.get("cvc")
     if cvc is not None and not (cvc.isdigit() and len(cvc) in (3, 4)):
-        raise card_error("Your card's security code is invalid.", code="invalid_cvc",
-                         param=f"{param}[cvc]")
+        raise card_error(
+            "Your card's security code is invalid.", code="invalid_cvc", param=f"{param}[cvc]"
+        )
     return new_payment_method(
         state, card, exp_month=month, exp_year=year, cvc_checked=cvc is not None
     )
@@ -208,7 +215,9 @@ def detach(state: SandboxState, pm: JSON, ctx: RequestContext) -> JSON:
     if customer and customer["invoice_settings"]["default_payment_method"] == pm["id"]:
         customer["invoice_settings"]["default_payment_method"] = None
         state.emit(
-            "customer.updated", customer, ctx,
+            "customer.updated",
+            customer,
+            ctx,
             {"invoice_settings": {"default_payment_method": pm["id"]}},
         )
     previous_customer = pm["customer"]
@@ -332,7 +341,11 @@ ROUTES = [
     Route("POST", "/v1/payment_methods/{id}", update, UPDATE),
     Route("POST", "/v1/payment_methods/{id}/attach", attach, {"customer": Req(STR)}),
     Route("POST", "/v1/payment_methods/{id}/detach", detach_handler, {}),
-    Route("GET", "/v1/customers/{id}/payment_methods", list_for_customer,
-          list_params({"type": STR, "allow_redisplay": STR})),
+    Route(
+        "GET",
+        "/v1/customers/{id}/payment_methods",
+        list_for_customer,
+        list_params({"type": STR, "allow_redisplay": STR}),
+    ),
     Route("GET", "/v1/customers/{id}/payment_methods/{pm}", retrieve_for_customer, {}),
 ]

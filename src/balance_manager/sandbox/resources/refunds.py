@@ -32,16 +32,18 @@ def create(call: Call) -> JSON:
     elif p.get("charge"):
         charge = require(state, p["charge"], "charge", param="charge")
     else:
-        raise invalid_request("One of `charge` or `payment_intent` is required.",
-                              code="parameter_missing")
+        raise invalid_request(
+            "One of `charge` or `payment_intent` is required.", code="parameter_missing"
+        )
     if p.get("charge") and p.get("payment_intent") and charge["id"] != p["charge"]:
         raise invalid_request("The charge and payment_intent do not match.", param="charge")
     if charge["status"] != "succeeded":
         raise invalid_request(f"Charge {charge['id']} has not succeeded.", param="charge")
     remaining = charge["amount"] - charge["amount_refunded"]
     if remaining <= 0:
-        raise invalid_request(f"Charge {charge['id']} has already been refunded.",
-                              code="charge_already_refunded")
+        raise invalid_request(
+            f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded"
+        )
     amount = p.get("amount")
     if amount is None:
         amount = remaining
@@ -49,9 +51,9 @@ def create(call: Call) -> JSON:
         raise invalid_request("Refund amount must be positive.", param="amount")
     if amount > remaining:
         raise invalid_request(
-            f"Refund amount ({amount}) is greater than unrefunded amount on charge "
-            f"({remaining})",
-            param="amount", code="amount_too_large",
+            f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
+            param="amount",
+            code="amount_too_large",
         )
     refund: JSON = {
         "id": random_id("re"),
@@ -62,8 +64,11 @@ def create(call: Call) -> JSON:
         "created": state.now(),
         "currency": charge["currency"],
         "destination_details": {
-            "card": {"reference_status": "pending", "reference_type": "acquirer_reference_number",
-                     "type": "refund"},
+            "card": {
+                "reference_status": "pending",
+                "reference_type": "acquirer_reference_number",
+                "type": "refund",
+            },
             "type": "card",
         },
         "metadata": {},
@@ -84,8 +89,9 @@ def create(call: Call) -> JSON:
     refunds["total_count"] = refunds.get("total_count", 0) + 1
     state.touch()
     state.emit("refund.created", refund, call.ctx)
-    state.emit("charge.refunded", charge, call.ctx,
-               {k: v for k, v in prev.items() if charge[k] != v})
+    state.emit(
+        "charge.refunded", charge, call.ctx, {k: v for k, v in prev.items() if charge[k] != v}
+    )
     return refund
 
 
@@ -105,7 +111,8 @@ def list_(call: Call) -> JSON:
 
     def keep(o: JSON) -> bool:
         return (charge is None or o["charge"] == charge) and (
-            pi is None or o["payment_intent"] == pi)
+            pi is None or o["payment_intent"] == pi
+        )
 
     return paginate(call.state, "refund", "/v1/refunds", call.params, keep)
 

@@ -21,17 +21,30 @@ from .payment_methods import (
     resolve_payment_method,
 )
 
-_PMO = Obj({"card": Obj({"request_three_d_secure": Enum(("automatic", "any", "challenge")),
-                         "network": STR})})
+_PMO = Obj(
+    {
+        "card": Obj(
+            {"request_three_d_secure": Enum(("automatic", "any", "challenge")), "network": STR}
+        )
+    }
+)
 _CONFIRM: dict[str, Spec] = {
     "payment_method": STR,
     "payment_method_data": PAYMENT_METHOD_DATA,
     "payment_method_options": _PMO,
     "return_url": STR,
     "use_stripe_sdk": BOOL,
-    "mandate_data": Obj({"customer_acceptance": Obj({"type": STR, "accepted_at": STR,
-                                                     "online": Obj({"ip_address": STR,
-                                                                    "user_agent": STR})})}),
+    "mandate_data": Obj(
+        {
+            "customer_acceptance": Obj(
+                {
+                    "type": STR,
+                    "accepted_at": STR,
+                    "online": Obj({"ip_address": STR, "user_agent": STR}),
+                }
+            )
+        }
+    ),
     "client_secret": STR,
 }
 CREATE: dict[str, Spec] = {
@@ -42,8 +55,9 @@ CREATE: dict[str, Spec] = {
     "payment_method_types": ListOf(STR),
     "usage": Enum(("on_session", "off_session")),
     "confirm": BOOL,
-    "automatic_payment_methods": Obj({"enabled": BOOL, "allow_redirects": Enum(("always",
-                                                                                 "never"))}),
+    "automatic_payment_methods": Obj(
+        {"enabled": BOOL, "allow_redirects": Enum(("always", "never"))}
+    ),
     "flow_directions": ListOf(Enum(("inbound", "outbound"))),
 }
 UPDATE: dict[str, Spec] = {
@@ -79,9 +93,12 @@ def create(call: Call) -> JSON:
         "object": "setup_intent",
         "application": None,
         "automatic_payment_methods": (
-            {"allow_redirects": auto.get("allow_redirects") or "always",
-             "enabled": bool(auto.get("enabled"))}
-            if auto else None
+            {
+                "allow_redirects": auto.get("allow_redirects") or "always",
+                "enabled": bool(auto.get("enabled")),
+            }
+            if auto
+            else None
         ),
         "cancellation_reason": None,
         "client_secret": client_secret(si_id),
@@ -99,8 +116,11 @@ def create(call: Call) -> JSON:
         "payment_method": pm["id"] if pm else None,
         "payment_method_configuration_details": None,
         "payment_method_options": {
-            "card": {"mandate_options": None, "network": None,
-                     "request_three_d_secure": "automatic"}
+            "card": {
+                "mandate_options": None,
+                "network": None,
+                "request_three_d_secure": "automatic",
+            }
         },
         "payment_method_types": types,
         "single_use_mandate": None,
@@ -120,8 +140,7 @@ def _payment_method(call: Call) -> JSON | None:
     if p.get("payment_method"):
         return resolve_payment_method(call.state, p["payment_method"], call.ctx)
     if p.get("payment_method_data"):
-        return payment_method_from_data(call.state, p["payment_method_data"],
-                                        "payment_method_data")
+        return payment_method_from_data(call.state, p["payment_method_data"], "payment_method_data")
     return None
 
 
@@ -155,10 +174,10 @@ def confirm(call: Call) -> JSON:
     state = call.state
     si = require(state, call.id(), "setup_intent")
     check_client_secret(call, si)
-    if si["status"] not in ("requires_payment_method", "requires_confirmation",
-                            "requires_action"):
-        verb = "already succeeded" if si["status"] == "succeeded" else (
-            f"a status of {si['status']}")
+    if si["status"] not in ("requires_payment_method", "requires_confirmation", "requires_action"):
+        verb = (
+            "already succeeded" if si["status"] == "succeeded" else (f"a status of {si['status']}")
+        )
         raise error_for_intent(
             invalid_request(
                 f"You cannot confirm this SetupIntent because it has {verb}.",
@@ -207,15 +226,15 @@ def succeed(state: SandboxState, si: JSON, pm: JSON, ctx: RequestContext) -> JSO
         customer = require(state, si["customer"], "customer", param="customer")
         attach_to(state, pm, customer, ctx)
     mark_set_up(state, pm["id"])
-    si.update(status="succeeded", next_action=None, payment_method=pm["id"],
-              last_setup_error=None)
+    si.update(status="succeeded", next_action=None, payment_method=pm["id"], last_setup_error=None)
     state.touch()
     state.emit("setup_intent.succeeded", si, ctx)
     return si
 
 
-def _fail(state: SandboxState, si: JSON, pm: JSON, ctx: RequestContext,
-          err: StripeError) -> NoReturn:
+def _fail(
+    state: SandboxState, si: JSON, pm: JSON, ctx: RequestContext, err: StripeError
+) -> NoReturn:
     si["last_setup_error"] = copy.deepcopy(err.error)
     si.update(status="requires_payment_method", payment_method=None, next_action=None)
     state.touch()
@@ -249,8 +268,11 @@ def cancel(call: Call) -> JSON:
             f"You cannot cancel this SetupIntent because it has a status of {si['status']}.",
             code="setup_intent_unexpected_state",
         )
-    si.update(status="canceled", next_action=None,
-              cancellation_reason=call.params.get("cancellation_reason"))
+    si.update(
+        status="canceled",
+        next_action=None,
+        cancellation_reason=call.params.get("cancellation_reason"),
+    )
     state.touch()
     state.emit("setup_intent.canceled", si, call.ctx)
     return si
@@ -262,18 +284,22 @@ def list_(call: Call) -> JSON:
 
     def keep(o: JSON) -> bool:
         return (customer is None or o["customer"] == customer) and (
-            pm is None or o["payment_method"] == pm)
+            pm is None or o["payment_method"] == pm
+        )
 
     return paginate(call.state, "setup_intent", "/v1/setup_intents", call.params, keep)
 
 
 ROUTES = [
     Route("POST", "/v1/setup_intents", create, CREATE),
-    Route("GET", "/v1/setup_intents", list_,
-          list_params({"customer": STR, "payment_method": STR})),
+    Route("GET", "/v1/setup_intents", list_, list_params({"customer": STR, "payment_method": STR})),
     Route("GET", "/v1/setup_intents/{id}", retrieve, {"client_secret": STR}, publishable=True),
     Route("POST", "/v1/setup_intents/{id}", update, UPDATE),
     Route("POST", "/v1/setup_intents/{id}/confirm", confirm, _CONFIRM, publishable=True),
-    Route("POST", "/v1/setup_intents/{id}/cancel", cancel,
-          {"cancellation_reason": Enum(("abandoned", "duplicate", "requested_by_customer"))}),
+    Route(
+        "POST",
+        "/v1/setup_intents/{id}/cancel",
+        cancel,
+        {"cancellation_reason": Enum(("abandoned", "duplicate", "requested_by_customer"))},
+    ),
 ]
