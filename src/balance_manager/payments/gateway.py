@@ -14,8 +14,21 @@ value with ``outcome`` DECLINED or REQUIRES_ACTION.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import random
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, TypeVar
+
+import stripe
+import structlog
+
+from balance_manager.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 
 class GatewayError(Exception):
@@ -67,5 +80,493 @@ class CardSummary:
     exp_year: int | None
 
 
+class WebhookSignatureError(Exception):
+    """A webhook payload whose ``Stripe-Signature`` does not verify (or is missing/garbled).
+
+    Not a ``GatewayError``: Stripe is fine, the *request* is untrusted (HTTP 400)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetupIntentInfo:
+    id: str
+    status: str
+    customer_id: str | None
+    payment_method_id: str | None
+
+
+_T = TypeVar("_T")
+_RETRYABLE_STATUS = frozenset({409, 429})
+
+
 class StripeGateway:
-    """Async wrapper over ``stripe.StripeClient`` (implemented in the payments slice)."""
+    """Async wrapper over ``stripe.StripeClient``: every Stripe call of the service.
+
+    Retries: network errors, 5xx, 409 (idempotency key in use) and 429 are retried up to
+    ``max_retries`` times with exponential backoff (``Retry-After`` honoured, capped), always
+    with the *same* idempotency key, then ``StripeUnavailable``. The retries live here rather
+    than in the SDK because the SDK never retries 429 and its minimum back-off (0.5 s) cannot
+    be configured; the SDK's own retries are therefore off. Every POST carries an idempotency
+    key: the caller's (charges, customers) or one made per logical call.
+
+    Payment method types: the SDK pins API version ``2026-10-28.endive``, on which
+    ``payment_method_types`` is no longer writable on PaymentIntents and SetupIntents (400
+    ``payment_method_types_no_longer_supported``) and dynamic payment methods are the default.
+    We therefore send ``automatic_payment_methods[enabled]=true`` with
+    ``allow_redirects=never``: only methods that need no redirect (cards), and no
+    ``return_url`` needed for a server-side off-session confirm. localstripe (written for
+    older API versions) refuses that parameter; ``automatic_payment_methods=False`` omits it.
+    """
+
+    def __init__(
+        self,
+        client: stripe.StripeClient,
+        *,
+        webhook_secret: str | None = None,
+        max_retries: int = 3,
+        retry_base_delay: float = 0.5,
+        retry_max_delay: float = 8.0,
+        http_client: stripe.HTTPXClient | None = None,
+        automatic_payment_methods: bool = True,
+    ) -> None:
+        self._client = client
+        self.automatic_payment_methods = automatic_payment_methods
+        self.webhook_secret = webhook_secret
+        self.max_retries = max_retries
+        self.retry_base_delay = retry_base_delay
+        self.retry_max_delay = retry_max_delay
+        self._http_client = http_client
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> StripeGateway:
+        if settings.stripe_secret_key is None:
+            raise ValueError("STRIPE_SECRET_KEY is not set")
+        http_client = stripe.HTTPXClient(timeout=settings.stripe_timeout_seconds)
+        base: dict[str, str] = {}
+        if settings.stripe_api_base:
+            base = {"api": settings.stripe_api_base}
+        client = stripe.StripeClient(
+            settings.stripe_secret_key.get_secret_value(),
+            base_addresses=base,  # type: ignore[arg-type]
+            http_client=http_client,
+            max_network_retries=0,  # retried in _call, see the class docstring
+        )
+        secret = settings.stripe_webhook_secret
+        options: dict[str, Any] = {
+            "webhook_secret": secret.get_secret_value() if secret else None,
+            "max_retries": settings.stripe_max_retries,
+            "http_client": http_client,
+        }
+        options.update(overrides)
+        return cls(client, **options)
+
+    async def aclose(self) -> None:
+        """Close the HTTP connection pool (call from the app's shutdown)."""
+        if self._http_client is not None:
+            await self._http_client.close_async()  # type: ignore[no-untyped-call]
+
+    # ------------------------------------------------------------------ the funnel
+
+    async def _call(self, what: str, request: Callable[[], Awaitable[_T]]) -> _T:
+        """Run one Stripe request with retries; map Stripe's errors to ours.
+
+        ``request`` must send the same idempotency key on every invocation."""
+        attempt = 0
+        while True:
+            try:
+                return await request()
+            except stripe.CardError:
+                raise  # a charge outcome, for the caller to turn into a ChargeResult
+            except stripe.StripeError as exc:
+                if not _retryable(exc) or attempt >= self.max_retries:
+                    raise _mapped(what, exc) from exc
+                delay = self._delay(attempt, exc)
+            attempt += 1
+            log.warning("stripe_retry", what=what, attempt=attempt, delay=round(delay, 3))
+            await asyncio.sleep(delay)
+
+    def _delay(self, attempt: int, exc: stripe.StripeError) -> float:
+        delay = self.retry_base_delay * (2**attempt) * (0.5 + random.random() / 2)
+        retry_after = exc.headers.get("retry-after") if exc.headers else None
+        if retry_after is not None:
+            with contextlib.suppress(ValueError):
+                delay = max(delay, float(retry_after))
+        return float(min(delay, self.retry_max_delay))
+
+    # ------------------------------------------------------------------ customers
+
+    async def ensure_customer(self, *, user_id: str, email: str) -> str:
+        """The Stripe customer of our user, created at most once.
+
+        The idempotency key is derived from our user id, so a crash between Stripe's answer
+        and our commit, or two concurrent requests, yield the same customer. A replayed
+        answer naming a customer deleted since is followed by one more create, keyed by the
+        deleted id (still deterministic)."""
+        key = f"bm-customer-{user_id}"
+        for _ in range(3):
+            customer = await self._call(
+                "customers.create",
+                lambda key=key: self._client.v1.customers.create_async(  # type: ignore[misc]
+                    params={"email": email, "metadata": {"user_id": user_id}},
+                    options={"idempotency_key": key},
+                ),
+            )
+            if not _replayed(customer) or not await self._customer_deleted(customer.id):
+                return customer.id
+            key = f"bm-customer-{user_id}-after-{customer.id}"
+        raise StripeRejected(f"could not create a Stripe customer for user {user_id}")
+
+    async def _customer_deleted(self, customer_id: str) -> bool:
+        try:
+            customer = await self._call(
+                "customers.retrieve",
+                lambda: self._client.v1.customers.retrieve_async(customer_id),
+            )
+        except StripeNotFound:
+            return True
+        return bool(getattr(customer, "deleted", False))
+
+    # ------------------------------------------------------------------ charges
+
+    async def charge_off_session(
+        self,
+        *,
+        idempotency_key: str,
+        customer_id: str,
+        payment_method_id: str,
+        amount: int,
+        currency: str,
+        metadata: dict[str, str],
+        description: str = "",
+    ) -> ChargeResult:
+        """Charge a saved card without the customer present (PaymentIntent, confirm=true,
+        off_session=true). Declines and authentication requests are values, not errors.
+
+        ``description`` is omitted when empty (localstripe refuses the parameter)."""
+        params: stripe.params.PaymentIntentCreateParams = {
+            "amount": amount,
+            "currency": currency.lower(),
+            "customer": customer_id,
+            "payment_method": payment_method_id,
+            "confirm": True,
+            "off_session": True,
+            "metadata": dict(metadata),
+        }
+        if description:
+            params["description"] = description
+        if self.automatic_payment_methods:
+            params["automatic_payment_methods"] = {"enabled": True, "allow_redirects": "never"}
+        try:
+            intent = await self._call(
+                "payment_intents.create",
+                lambda: self._client.v1.payment_intents.create_async(
+                    params=params, options={"idempotency_key": idempotency_key}
+                ),
+            )
+        except stripe.CardError as exc:
+            return _card_error_result(exc, payment_method_id, metadata)
+        return _intent_result(intent)
+
+    async def retrieve_payment_intent(self, payment_intent_id: str) -> ChargeResult:
+        intent = await self._call(
+            "payment_intents.retrieve",
+            lambda: self._client.v1.payment_intents.retrieve_async(payment_intent_id),
+        )
+        return _intent_result(intent)
+
+    async def find_payment_intent(
+        self, *, customer_id: str, metadata_key: str, metadata_value: str, max_pages: int = 10
+    ) -> ChargeResult | None:
+        """The customer's PaymentIntent whose metadata[metadata_key] == metadata_value, newest
+        first (reconciliation once our idempotency key may have expired)."""
+        starting_after: str | None = None
+        for _ in range(max_pages):
+            params: stripe.params.PaymentIntentListParams = {
+                "customer": customer_id,
+                "limit": 100,
+            }
+            if starting_after:
+                params["starting_after"] = starting_after
+            page = await self._call(
+                "payment_intents.list",
+                lambda params=params: self._client.v1.payment_intents.list_async(  # type: ignore[misc]
+                    params=params
+                ),
+            )
+            for intent in page.data:
+                if _metadata(intent).get(metadata_key) == metadata_value:
+                    return _intent_result(intent)
+            if not page.has_more or not page.data:
+                return None
+            starting_after = page.data[-1].id
+        return None
+
+    # ------------------------------------------------------------------ cards
+
+    async def list_cards(self, customer_id: str) -> tuple[list[CardSummary], str | None]:
+        """The customer's cards (newest first) and Stripe's
+        ``invoice_settings.default_payment_method``. A deleted customer → StripeNotFound."""
+        customer = await self._call(
+            "customers.retrieve",
+            lambda: self._client.v1.customers.retrieve_async(customer_id),
+        )
+        if getattr(customer, "deleted", False):
+            raise StripeNotFound(f"customer {customer_id} was deleted", stripe_code="deleted")
+        cards: list[CardSummary] = []
+        starting_after: str | None = None
+        while True:
+            params: stripe.params.PaymentMethodListParams = {
+                "customer": customer_id,
+                "type": "card",
+                "limit": 100,
+            }
+            if starting_after:
+                params["starting_after"] = starting_after
+            page = await self._call(
+                "payment_methods.list",
+                lambda params=params: self._client.v1.payment_methods.list_async(  # type: ignore[misc]
+                    params=params
+                ),
+            )
+            cards.extend(_card(pm) for pm in page.data)
+            if not page.has_more or not page.data:
+                break
+            starting_after = page.data[-1].id
+        invoice_settings = _get(customer, "invoice_settings")
+        return cards, _id_of(_get(invoice_settings, "default_payment_method"))
+
+    async def create_setup_intent(self, *, customer_id: str) -> tuple[str, str]:
+        """A SetupIntent saving a card for off-session use → (id, client_secret)."""
+        key = _fresh_key("setup-intent")
+        params: stripe.params.SetupIntentCreateParams = {
+            "customer": customer_id,
+            "usage": "off_session",
+        }
+        if self.automatic_payment_methods:
+            params["automatic_payment_methods"] = {"enabled": True, "allow_redirects": "never"}
+        intent = await self._call(
+            "setup_intents.create",
+            lambda: self._client.v1.setup_intents.create_async(
+                params=params, options={"idempotency_key": key}
+            ),
+        )
+        assert intent.client_secret is not None
+        return intent.id, intent.client_secret
+
+    async def retrieve_setup_intent(self, setup_intent_id: str) -> SetupIntentInfo:
+        intent = await self._call(
+            "setup_intents.retrieve",
+            lambda: self._client.v1.setup_intents.retrieve_async(setup_intent_id),
+        )
+        return SetupIntentInfo(
+            id=intent.id,
+            status=intent.status,
+            customer_id=_id_of(intent.customer),
+            payment_method_id=_id_of(intent.payment_method),
+        )
+
+    async def retrieve_card(self, payment_method_id: str) -> tuple[CardSummary, str | None]:
+        """The card and the id of the customer it is attached to (None: attached to none)."""
+        pm = await self._call(
+            "payment_methods.retrieve",
+            lambda: self._client.v1.payment_methods.retrieve_async(payment_method_id),
+        )
+        return _card(pm), _id_of(pm.customer)
+
+    async def detach_card(self, payment_method_id: str) -> None:
+        key = _fresh_key("detach")
+        await self._call(
+            "payment_methods.detach",
+            lambda: self._client.v1.payment_methods.detach_async(
+                payment_method_id, options={"idempotency_key": key}
+            ),
+        )
+
+    async def set_customer_default(
+        self, *, customer_id: str, payment_method_id: str | None
+    ) -> None:
+        """Set (or, with None, clear) the customer's ``invoice_settings.default_payment_method``
+        so that the Customer Portal shows the same default as we use."""
+        key = _fresh_key("default")
+        await self._call(
+            "customers.update",
+            lambda: self._client.v1.customers.update_async(
+                customer_id,
+                params={"invoice_settings": {"default_payment_method": payment_method_id or ""}},
+                options={"idempotency_key": key},
+            ),
+        )
+
+    async def create_portal_session(self, *, customer_id: str, return_url: str) -> str:
+        key = _fresh_key("portal")
+        session = await self._call(
+            "billing_portal.sessions.create",
+            lambda: self._client.v1.billing_portal.sessions.create_async(
+                params={"customer": customer_id, "return_url": return_url},
+                options={"idempotency_key": key},
+            ),
+        )
+        return session.url
+
+    # ------------------------------------------------------------------ webhooks
+
+    def construct_event(self, payload: bytes, signature_header: str | None) -> stripe.Event:
+        """Verify ``Stripe-Signature`` against the endpoint secret, then parse.
+
+        Raises WebhookSignatureError (bad, missing or stale signature; unparsable payload) or
+        ValueError when no webhook secret is configured."""
+        if not self.webhook_secret:
+            raise ValueError("STRIPE_WEBHOOK_SECRET is not set")
+        if not signature_header:
+            raise WebhookSignatureError("missing Stripe-Signature header")
+        try:
+            return self._client.construct_event(payload, signature_header, self.webhook_secret)
+        except stripe.SignatureVerificationError as exc:
+            raise WebhookSignatureError(str(exc.user_message or exc)) from None
+        except ValueError:
+            raise WebhookSignatureError("payload is not a Stripe event") from None
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _fresh_key(kind: str) -> str:
+    return f"bm-{kind}-{uuid.uuid4().hex}"
+
+
+def _retryable(exc: stripe.StripeError) -> bool:
+    if isinstance(exc, stripe.APIConnectionError):
+        return True
+    status = exc.http_status
+    if isinstance(exc, stripe.RateLimitError) or status in _RETRYABLE_STATUS:
+        return True
+    if isinstance(exc, stripe.APIError):
+        return status is None or status >= 500
+    return status is not None and status >= 500
+
+
+def _mapped(what: str, exc: stripe.StripeError) -> GatewayError:
+    code = exc.code
+    detail = exc.user_message or str(exc) or type(exc).__name__
+    message = f"Stripe {what}: {detail}"
+    if _retryable(exc):
+        return StripeUnavailable(message, stripe_code=code or "unavailable")
+    if exc.http_status == 404 or code == "resource_missing":
+        return StripeNotFound(message, stripe_code=code or "resource_missing")
+    return StripeRejected(message, stripe_code=code)
+
+
+def _replayed(obj: stripe.StripeObject) -> bool:
+    response = obj.last_response
+    if response is None:
+        return False
+    return str(response.headers.get("idempotent-replayed", "")).lower() == "true"
+
+
+def _get(obj: object, name: str) -> Any:
+    """A field of a Stripe object or dict, None when absent (localstripe omits many)."""
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(name)
+    try:
+        return getattr(obj, name, None)
+    except (AttributeError, KeyError):
+        return None
+
+
+def _id_of(value: object) -> str | None:
+    """Stripe fields that hold an id or, when expanded, the object."""
+    if value is None or isinstance(value, str):
+        return value or None
+    found = _get(value, "id")
+    return found if isinstance(found, str) else None
+
+
+def _card(pm: stripe.PaymentMethod) -> CardSummary:
+    card = _get(pm, "card")
+    return CardSummary(
+        id=pm.id,
+        brand=_get(card, "brand"),
+        last4=_get(card, "last4"),
+        exp_month=_get(card, "exp_month"),
+        exp_year=_get(card, "exp_year"),
+    )
+
+
+_STATUS_OUTCOME = {
+    "succeeded": ChargeOutcome.SUCCEEDED,
+    "processing": ChargeOutcome.PROCESSING,
+    "requires_action": ChargeOutcome.REQUIRES_ACTION,
+    "canceled": ChargeOutcome.CANCELED,
+    # Not final and not expected after confirm=true: treat as "wait and look again".
+    "requires_confirmation": ChargeOutcome.PROCESSING,
+    "requires_capture": ChargeOutcome.PROCESSING,
+}
+
+
+def _metadata(obj: object) -> dict[str, str]:
+    meta = _get(obj, "metadata")
+    if meta is None:
+        return {}
+    items = meta.items() if isinstance(meta, dict) else meta.to_dict().items()
+    return {str(k): str(v) for k, v in items}
+
+
+def _intent_result(intent: stripe.PaymentIntent) -> ChargeResult:
+    """A PaymentIntent as it is now. ``requires_payment_method`` means the last attempt
+    failed: REQUIRES_ACTION when it failed for want of authentication (the customer can still
+    complete it on-session), else DECLINED with the error's codes."""
+    error = _get(intent, "last_payment_error")
+    outcome = _STATUS_OUTCOME.get(intent.status)
+    failure_code = failure_message = None
+    if outcome is None:  # requires_payment_method
+        code = _get(error, "code")
+        outcome = (
+            ChargeOutcome.REQUIRES_ACTION
+            if code == "authentication_required"
+            else ChargeOutcome.DECLINED
+        )
+    if error is not None and outcome is not ChargeOutcome.SUCCEEDED:
+        failure_code = _get(error, "decline_code") or _get(error, "code")
+        failure_message = _get(error, "message")
+    if outcome is ChargeOutcome.REQUIRES_ACTION and failure_code is None:
+        failure_code = "authentication_required"
+    payment_method = _id_of(_get(intent, "payment_method")) or _id_of(_get(error, "payment_method"))
+    return ChargeResult(
+        outcome=outcome,
+        payment_intent_id=intent.id,
+        amount=_get(intent, "amount"),
+        currency=_get(intent, "currency"),
+        payment_method_id=payment_method,
+        client_secret=_get(intent, "client_secret"),
+        failure_code=failure_code,
+        failure_message=failure_message,
+        metadata=_metadata(intent),
+    )
+
+
+def _card_error_result(
+    exc: stripe.CardError, payment_method_id: str, metadata: dict[str, str]
+) -> ChargeResult:
+    """A 402 from a charge: declined, or the issuer wants the customer to authenticate.
+
+    Stripe puts the PaymentIntent, as it now is, into the error (localstripe does not)."""
+    error = exc.error
+    intent = _get(error, "payment_intent")
+    code = _get(error, "code") or exc.code
+    decline_code = _get(error, "decline_code")
+    message = _get(error, "message") or exc.user_message
+    needs_auth = "authentication_required" in (code, decline_code)
+    return ChargeResult(
+        outcome=ChargeOutcome.REQUIRES_ACTION if needs_auth else ChargeOutcome.DECLINED,
+        payment_intent_id=_id_of(intent),
+        amount=_get(intent, "amount"),
+        currency=_get(intent, "currency"),
+        payment_method_id=payment_method_id,
+        client_secret=_get(intent, "client_secret") if needs_auth else None,
+        failure_code="authentication_required"
+        if needs_auth
+        else (decline_code or code or "card_declined"),
+        failure_message=message,
+        metadata=_metadata(intent) if intent is not None else dict(metadata),
+    )
