@@ -115,6 +115,46 @@ def serve(
     )
 
 
+@app.command()
+def worker() -> None:
+    """Run a recharge worker (claims, charges, settles; sweeps every RECHARGE_CHECK_INTERVAL).
+    Several workers can share one PostgreSQL database."""
+    import signal
+
+    from balance_manager.payments.gateway import StripeGateway
+    from balance_manager.recharge.service import rules_from_settings
+    from balance_manager.recharge.worker import Worker
+    from balance_manager.store import migrate as migrations
+    from balance_manager.store.db import create_engine, session_factory
+
+    settings = _settings()
+    logs.configure(settings.log_level, settings.log_format)
+    if settings.stripe_secret_key is None:
+        _fail("STRIPE_SECRET_KEY is not set: the worker has nothing to charge with")
+
+    async def run() -> None:
+        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        await migrations.upgrade(engine)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        recharge_worker = Worker(
+            engine=engine,
+            sessions=session_factory(engine),
+            gateway=StripeGateway.from_settings(settings),
+            rules=rules_from_settings(settings),
+            sweep_interval=settings.recharge_check_interval,
+        )
+        typer.echo("worker started", err=True)
+        try:
+            await recharge_worker.run(stop)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
 @keys_app.command("create")
 def keys_create(name: Annotated[str, typer.Option(help="What the key is for.")]) -> None:
     """Create an operator API key; the key is printed once, on the last line."""

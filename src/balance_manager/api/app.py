@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -13,8 +14,11 @@ from balance_manager import __version__
 from balance_manager.api import errors
 from balance_manager.api.context import AppContext
 from balance_manager.api.limits import BodySizeLimit
-from balance_manager.api.routes import balance, health, users
+from balance_manager.api.routes import balance, health, recharge, users
 from balance_manager.auth.tokens import TokenSigner
+from balance_manager.payments.gateway import StripeGateway
+from balance_manager.recharge.service import rules_from_settings
+from balance_manager.recharge.worker import Wakeup, Worker
 from balance_manager.settings import Settings
 from balance_manager.store.db import create_engine, session_factory
 
@@ -27,8 +31,17 @@ numbers in major units of the user's currency (`18.85`); errors are
 """
 
 
-def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> FastAPI:
-    """Build the app. The schema must already be migrated (the CLI does it on start-up)."""
+def create_app(
+    settings: Settings,
+    *,
+    engine: AsyncEngine | None = None,
+    embedded_worker: bool | None = None,
+) -> FastAPI:
+    """Build the app. The schema must already be migrated (the CLI does it on start-up).
+
+    With Stripe configured and ``EMBEDDED_WORKER`` on (the default), the app runs a recharge
+    worker in its own event loop: the single-node mode, and the only mode on SQLite.
+    """
     signer = TokenSigner(
         settings.signing_secret(), ttl=timedelta(seconds=settings.customer_token_ttl_seconds)
     )
@@ -39,11 +52,38 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         max_overflow=settings.db_max_overflow,
     )
 
+    gateway = StripeGateway.from_settings(settings) if settings.stripe_secret_key else None
+    sessions = session_factory(db)
+    wakeup = Wakeup()
+    worker = (
+        Worker(
+            engine=db,
+            sessions=sessions,
+            gateway=gateway,
+            rules=rules_from_settings(settings),
+            sweep_interval=settings.recharge_check_interval,
+            wakeup=wakeup,
+        )
+        if gateway is not None
+        else None
+    )
+    run_worker = settings.embedded_worker if embedded_worker is None else embedded_worker
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if owns_engine:
-            await db.dispose()
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop)) if worker and run_worker else None
+        try:
+            yield
+        finally:
+            stop.set()
+            wakeup.set()
+            if task is not None:
+                await task
+            if gateway is not None:
+                await gateway.aclose()
+            if owns_engine:
+                await db.dispose()
 
     app = FastAPI(
         title="Stripe Balance Manager",
@@ -52,11 +92,18 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         lifespan=lifespan,
     )
     app.state.ctx = AppContext(
-        settings=settings, engine=db, sessions=session_factory(db), tokens=signer
+        settings=settings,
+        engine=db,
+        sessions=sessions,
+        tokens=signer,
+        gateway=gateway,
+        wakeup=wakeup,
+        worker=worker,
     )
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.include_router(health.router)
     app.include_router(users.router)
     app.include_router(balance.router)
+    app.include_router(recharge.router)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -11,6 +12,9 @@ from balance_manager.auth.tokens import TokenSigner
 from balance_manager.payments.gateway import StripeGateway
 from balance_manager.settings import Settings
 from balance_manager.store.db import SessionFactory
+
+if TYPE_CHECKING:
+    from balance_manager.recharge.worker import Wakeup, Worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +25,8 @@ class AppContext:
     tokens: TokenSigner
     # None when no STRIPE_SECRET_KEY is configured: payment routes then answer 503.
     gateway: StripeGateway | None = None
+    wakeup: Wakeup | None = None  # nudges the embedded worker after a commit
+    worker: Worker | None = None  # executes manual recharges inline
 
 
 def get_context(request: Request) -> AppContext:

@@ -258,3 +258,37 @@ class HealthOut(OutputModel):
     status: Literal["ok", "degraded"]
     version: str
     database: dict[str, Any]
+
+
+# --- recharges ---------------------------------------------------------------------------
+
+
+class RechargeIn(InputModel):
+    amount: MoneyIn | None = Field(
+        default=None, description="Top up by this much; omitted: up to the target balance."
+    )
+
+
+class RechargeOut(OutputModel):
+    """The original's shape plus the record: ``success`` is true only once credited."""
+
+    success: bool
+    amount: MoneyOut
+    fee: MoneyOut
+    total_charge: MoneyOut
+    payment_intent_id: str | None
+    new_balance: MoneyOut
+    recharge_id: str
+    status: str
+    failure_code: str | None
+    failure_message: str | None
+
+
+class RechargeActionOut(OutputModel):
+    """What a page needs to let the customer authenticate a charge on-session."""
+
+    recharge: RechargeRecordOut
+    requires_action: bool
+    payment_intent_id: str | None
+    client_secret: str | None
+    publishable_key: str | None

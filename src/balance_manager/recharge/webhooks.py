@@ -1,11 +1,73 @@
-"""Stripe webhook handlers for PaymentIntent events (settling recharges).
+"""Stripe webhook handlers for PaymentIntent events: settle the recharge they belong to.
 
-``HANDLERS`` maps an event type to a handler; the webhook route merges it with
-``payments.webhooks.HANDLERS``.
+Registered in ``HANDLERS`` (event type → handler) and merged by the webhook route with
+``payments.webhooks.HANDLERS``. The event's PaymentIntent is mapped to a charge outcome and
+goes through ``service.settle``, the same function the worker uses, so the credit lands once
+whichever arrives first; stale or duplicate events cannot move a settled record back.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-HANDLERS: dict[str, Any] = {}
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from balance_manager.payments.gateway import ChargeOutcome, ChargeResult
+from balance_manager.recharge import service
+from balance_manager.store.models import RechargeRecord, utcnow
+
+
+def result_from_intent(intent: Any) -> ChargeResult | None:
+    """A PaymentIntent (as in an event) → outcome; None when it says nothing final."""
+    status = intent.get("status")
+    error = intent.get("last_payment_error") or {}
+    outcome = {
+        "succeeded": ChargeOutcome.SUCCEEDED,
+        "processing": ChargeOutcome.PROCESSING,
+        "requires_action": ChargeOutcome.REQUIRES_ACTION,
+        "canceled": ChargeOutcome.CANCELED,
+    }.get(status)
+    if outcome is None and status == "requires_payment_method" and error:
+        outcome = (
+            ChargeOutcome.REQUIRES_ACTION
+            if error.get("code") == "authentication_required"
+            else ChargeOutcome.DECLINED
+        )
+    if outcome is None:
+        return None
+    return ChargeResult(
+        outcome=outcome,
+        payment_intent_id=intent.get("id"),
+        amount=intent.get("amount"),
+        currency=intent.get("currency"),
+        failure_code=error.get("decline_code") or error.get("code"),
+        failure_message=error.get("message"),
+    )
+
+
+async def settle_from_event(session: AsyncSession, event: Any, ctx: Any) -> str:
+    intent = event["data"]["object"]
+    metadata = intent.get("metadata") or {}
+    record_id = metadata.get("recharge_id")
+    if record_id is None:
+        record_id = await session.scalar(
+            select(RechargeRecord.id).where(RechargeRecord.payment_intent_id == intent.get("id"))
+        )
+    if record_id is None:
+        return "not_a_recharge"
+    result = result_from_intent(intent)
+    if result is None:
+        return "no_outcome"
+    return await service.settle(
+        session, record_id, result, rules=service.rules_from_settings(ctx.settings), now=utcnow()
+    )
+
+
+HANDLERS: dict[str, Any] = {
+    "payment_intent.succeeded": settle_from_event,
+    "payment_intent.payment_failed": settle_from_event,
+    "payment_intent.requires_action": settle_from_event,
+    "payment_intent.canceled": settle_from_event,
+    "payment_intent.processing": settle_from_event,
+}

@@ -17,7 +17,10 @@ from balance_manager.api.jsonbody import DecimalJSONRoute
 from balance_manager.errors import ServiceError
 from balance_manager.ledger import service as ledger
 from balance_manager.recharge import status as recharge_status
-from balance_manager.store.models import LedgerKind, User
+from balance_manager.recharge import triggers
+from balance_manager.recharge.service import rules_from_settings
+from balance_manager.recharge.worker import notify
+from balance_manager.store.models import LedgerKind, User, utcnow
 
 router = APIRouter(prefix="/api/balance", tags=["balance"], route_class=DecimalJSONRoute)
 
@@ -128,6 +131,8 @@ async def record_usage(
                 enforce_floor=True,
             ),
         )
+        await _open_recharges(session, ctx, [result])
+    _wake(ctx)
     assert result.entry is not None
     return schemas.UsageOut(
         user_id=user_id,
@@ -138,6 +143,25 @@ async def record_usage(
         replayed=result.replayed,
         created_at=result.entry.created_at,
     )
+
+
+async def _open_recharges(
+    session: AsyncSession, ctx: Context, results: list[ledger.PostingResult]
+) -> None:
+    """Trigger (1): usage that leaves a balance below the minimum opens the recharge in the
+    same transaction. Without Stripe configured there is nothing to charge with."""
+    if ctx.gateway is None:
+        return
+    opened = await triggers.after_usage(
+        session, results, rules=rules_from_settings(ctx.settings), now=utcnow()
+    )
+    if opened:
+        await notify(session)
+
+
+def _wake(ctx: Context) -> None:
+    if ctx.wakeup is not None:
+        ctx.wakeup.set()
 
 
 def _error_body(error: ServiceError) -> schemas.ErrorBody:
@@ -154,7 +178,8 @@ async def record_usage_batch(
     for start in range(0, len(body.events), BATCH_CHUNK):
         chunk = body.events[start : start + BATCH_CHUNK]
         async with ctx.sessions.begin() as session:
-            results.extend(await _apply_chunk(session, chunk, start))
+            results.extend(await _apply_chunk(session, ctx, chunk, start))
+    _wake(ctx)
     return schemas.BatchUsageOut(
         results=results,
         applied=sum(r.status == "applied" for r in results),
@@ -164,7 +189,7 @@ async def record_usage_batch(
 
 
 async def _apply_chunk(
-    session: AsyncSession, chunk: list[schemas.BatchUsageEvent], offset: int
+    session: AsyncSession, ctx: Context, chunk: list[schemas.BatchUsageEvent], offset: int
 ) -> list[schemas.BatchResult]:
     rows = await session.execute(
         select(User.id, User.currency).where(User.id.in_({e.user_id for e in chunk}))
@@ -203,6 +228,7 @@ async def _apply_chunk(
             )
         )
     posted = await ledger.post_batch(session, [p for _, p in postings]) if postings else []
+    await _open_recharges(session, ctx, posted)
     for (i, posting), outcome in zip(postings, posted, strict=True):
         base = {"index": i, "user_id": posting.user_id, "idempotency_key": posting.reference}
         if outcome.error is not None:
