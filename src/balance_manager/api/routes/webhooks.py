@@ -1,0 +1,54 @@
+"""``POST /api/webhooks/stripe``: Stripe's events, verified before anything is parsed.
+
+- No Stripe configured → 503 ``payments_not_configured``; no ``STRIPE_WEBHOOK_SECRET`` → 503
+  ``webhooks_not_configured`` (Stripe retries later).
+- Missing or bad ``Stripe-Signature`` → 400 ``invalid_signature``; nothing changes.
+- Otherwise 200 ``{received: true, eventId, type, outcome}``; ``outcome`` is ``"duplicate"``
+  for an event already processed and ``"ignored"`` for types we don't handle.
+- A handler failure (e.g. Stripe unreachable while re-reading a card list) → 502/500 and no
+  trace of the event, so Stripe's retry processes it again.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+
+from balance_manager.api.auth import Context
+from balance_manager.api.errors import ApiError
+from balance_manager.api.routes.payment import StripeErrorsRoute, require_gateway
+from balance_manager.api.schemas import OutputModel
+from balance_manager.payments import webhooks
+from balance_manager.payments.gateway import WebhookSignatureError
+
+router = APIRouter(prefix="/api/webhooks", tags=["webhooks"], route_class=StripeErrorsRoute)
+
+
+class WebhookOut(OutputModel):
+    received: bool = True
+    event_id: str
+    type: str
+    outcome: str
+
+
+@router.post("/stripe", response_model=WebhookOut)
+async def stripe_webhook(
+    request: Request,
+    ctx: Context,
+    stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
+) -> WebhookOut:
+    gateway = require_gateway(ctx)
+    if not gateway.webhook_secret:
+        raise ApiError(
+            503, "webhooks_not_configured", "STRIPE_WEBHOOK_SECRET is not set; cannot verify"
+        )
+    payload = await request.body()
+    try:
+        event = gateway.construct_event(payload, stripe_signature)
+    except WebhookSignatureError as exc:
+        raise ApiError(
+            400, "invalid_signature", f"webhook not verified: {exc}", field="Stripe-Signature"
+        ) from None
+    outcome = await webhooks.process_event(ctx, event)
+    return WebhookOut(event_id=event.id, type=event.type, outcome=outcome)
