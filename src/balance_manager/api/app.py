@@ -15,6 +15,8 @@ from balance_manager.api import errors
 from balance_manager.api.context import AppContext
 from balance_manager.api.limits import BodySizeLimit
 from balance_manager.api.routes import balance, health, recharge, users
+from balance_manager.api.routes import payment as payment_routes
+from balance_manager.api.routes import webhooks as webhook_routes
 from balance_manager.auth.tokens import TokenSigner
 from balance_manager.payments.gateway import StripeGateway
 from balance_manager.recharge.service import rules_from_settings
@@ -106,4 +108,6 @@ def create_app(
     app.include_router(users.router)
     app.include_router(balance.router)
     app.include_router(recharge.router)
+    app.include_router(payment_routes.router)
+    app.include_router(webhook_routes.router)
     return app
