@@ -1,19 +1,24 @@
-"""``balance-manager demo``: a fresh SQLite database, the original's test user, an operator
-key, a customer token and curl lines to paste — no Stripe keys needed."""
+"""``balance-manager demo``: the whole product offline — a fresh SQLite database, the built-in
+Stripe sandbox, the service with its embedded worker, and the original's test user with a
+saved test card, so the original's example recharge happens within seconds. No keys needed."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
+import stripe
 import typer
 
 from balance_manager.settings import Settings, load_settings
 
 DEMO_USER_ID = "cmd19la3k0000d3bvxl8nch31"  # the original README's test user
-DEMO_EMAIL = "demo@example.com"
+# Extra users whose cards show the unhappy paths: (id, email, Stripe test card).
+DECLINE_USER = ("demo-decline", "decline@example.com", "pm_card_chargeCustomerFail")
+SCA_USER = ("demo-3ds", "sca@example.com", "pm_card_authenticationRequired")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,57 +28,87 @@ class DemoCredentials:
     customer_token: str
 
 
-async def prepare(settings: Settings) -> DemoCredentials:
-    """Migrate and seed: the test user at -50 with minimum 150 and target 600."""
+async def prepare(settings: Settings, sdk: stripe.StripeClient) -> DemoCredentials:
+    """Migrate and seed: the test user at -50 (minimum 150, target 600) with a Visa test card,
+    and two users whose cards decline or need authentication."""
     from balance_manager.accounts import service as accounts
     from balance_manager.auth import api_keys
     from balance_manager.auth.tokens import TokenSigner
+    from balance_manager.payments.gateway import StripeGateway
     from balance_manager.store import migrate
     from balance_manager.store.db import create_engine, session_factory
 
     engine = create_engine(settings.database_url)
+    gateway = StripeGateway.from_settings(settings)
+    seeds = [
+        (DEMO_USER_ID, "demo@example.com", "pm_card_visa", -50),
+        (*DECLINE_USER, 200),
+        (*SCA_USER, 200),
+    ]
     try:
         await migrate.upgrade(engine)
         async with session_factory(engine).begin() as session:
-            await accounts.create_user(
-                session,
-                settings=settings,
-                email=DEMO_EMAIL,
-                user_id=DEMO_USER_ID,
-                minimum_balance=150,
-                target_balance=600,
-                initial_balance=-50,
-            )
             key = await api_keys.create_key(session, name="demo")
+            for user_id, email, card, opening in seeds:
+                user, _ = await accounts.create_user(
+                    session,
+                    settings=settings,
+                    email=email,
+                    user_id=user_id,
+                    minimum_balance=150,
+                    target_balance=600,
+                    initial_balance=opening,
+                )
+                customer = await gateway.ensure_customer(user_id=user_id, email=email)
+                method = sdk.v1.payment_methods.attach(card, params={"customer": customer})
+                await gateway.set_customer_default(
+                    customer_id=customer, payment_method_id=method.id
+                )
+                user.stripe_customer_id = customer
+                await accounts.set_default_payment_method(session, user_id, method.id)
     finally:
+        await gateway.aclose()
         await engine.dispose()
-    from datetime import timedelta
-
     token = TokenSigner(settings.signing_secret(), ttl=timedelta(hours=12)).mint(DEMO_USER_ID)
     return DemoCredentials(DEMO_USER_ID, key.secret, token.token)
 
 
-def banner(base: str, creds: DemoCredentials) -> str:
+def banner(base: str, sandbox_url: str, creds: DemoCredentials) -> str:
     u = creds.user_id
+    decline, sca = DECLINE_USER[0], SCA_USER[0]
     return f"""
 Stripe Balance Manager demo — {base}  (API docs: {base}/docs)
+Stripe sandbox (offline Stripe) — {sandbox_url}
 
   operator API key : {creds.api_key}
   customer token   : {creds.customer_token}
-  demo user        : {u}  (balance -50, minimum 150, target 600)
+  demo user        : {u}
+                     balance -50, minimum 150, target 600, Visa test card saved:
+                     within seconds the worker recharges 650 + fee 18.85 = 668.85 → balance 600
 
 Try:
   export KEY={creds.api_key}
   export TOKEN={creds.customer_token}
   curl {base}/health
   curl -H "Authorization: Bearer $TOKEN" -H "x-user-id: {u}" {base}/api/balance/status/{u}
-  curl -H "Authorization: Bearer $TOKEN" {base}/api/balance/config/{u}
+  curl -H "Authorization: Bearer $TOKEN" "{base}/api/balance/history/{u}?page=1&limit=20"
   curl -X PUT -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\
        -d '{{"minimumBalance": 200, "targetBalance": 800, "maxDailyRecharges": 3}}' \\
        {base}/api/balance/config/{u}
+  # usage that crosses the minimum triggers the next recharge at once:
   curl -X POST -H "Authorization: Bearer $KEY" -H "Content-Type: application/json" \\
-       -d '{{"amount": 12.5, "idempotencyKey": "req-1"}}' {base}/api/balance/usage/{u}
-  curl -H "Authorization: Bearer $TOKEN" "{base}/api/balance/ledger/{u}?page=1&limit=20"
+       -d '{{"amount": 500, "idempotencyKey": "req-1"}}' {base}/api/balance/usage/{u}
+  curl -X POST -H "Authorization: Bearer $TOKEN" {base}/api/balance/recharge/{u}
+
+  # a card that declines ({decline}) — failed, backoff, paused after 3:
+  curl -X POST -H "Authorization: Bearer $KEY" -H "Content-Type: application/json" \\
+       -d '{{"amount": 100, "idempotencyKey": "d-1"}}' {base}/api/balance/usage/{decline}
+  curl -H "Authorization: Bearer $KEY" {base}/api/balance/history/{decline}
+
+  # a card that needs the customer to authenticate ({sca}) — requires_action:
+  curl -X POST -H "Authorization: Bearer $KEY" -H "Content-Type: application/json" \\
+       -d '{{"amount": 100, "idempotencyKey": "s-1"}}' {base}/api/balance/usage/{sca}
+  curl -H "Authorization: Bearer $KEY" {base}/api/balance/history/{sca}
 
 Press Ctrl+C to stop.
 """
@@ -83,16 +118,29 @@ def run_demo(*, port: int, data_dir: Path) -> None:
     import uvicorn
 
     from balance_manager.api.app import create_app
+    from balance_manager.sandbox import start_background
 
     data_dir.mkdir(parents=True, exist_ok=True)
     database = data_dir / "demo.db"
     for stale in data_dir.glob("demo.db*"):
         stale.unlink()
-    settings = load_settings(
-        database_url=f"sqlite+aiosqlite:///{database.resolve()}",
-        token_signing_secret=secrets.token_urlsafe(32),
-        port=port,
-    )
-    creds = asyncio.run(prepare(settings))
-    typer.echo(banner(f"http://127.0.0.1:{port}", creds))
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    base = f"http://127.0.0.1:{port}"
+    with start_background() as sandbox:
+        sdk = stripe.StripeClient(sandbox.secret_key, base_addresses={"api": sandbox.base_url})
+        endpoint = sdk.v1.webhook_endpoints.create(
+            params={"url": f"{base}/api/webhooks/stripe", "enabled_events": ["*"]}
+        )
+        settings = load_settings(
+            database_url=f"sqlite+aiosqlite:///{database.resolve()}",
+            token_signing_secret=secrets.token_urlsafe(32),
+            port=port,
+            public_base_url=base,
+            stripe_secret_key=sandbox.secret_key,
+            stripe_publishable_key=sandbox.publishable_key,
+            stripe_webhook_secret=endpoint.secret,
+            stripe_api_base=sandbox.base_url,
+            recharge_check_interval=10,
+        )
+        creds = asyncio.run(prepare(settings, sdk))
+        typer.echo(banner(base, sandbox.base_url, creds))
+        uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")

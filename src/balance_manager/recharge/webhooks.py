@@ -47,7 +47,9 @@ def result_from_intent(intent: Any) -> ChargeResult | None:
 
 
 async def settle_from_event(session: AsyncSession, event: Any, ctx: Any) -> str:
-    intent = event["data"]["object"]
+    # The SDK's StripeObject is not a dict (no .get); work on plain data.
+    payload = event.to_dict() if hasattr(event, "to_dict") else event
+    intent = payload["data"]["object"]
     metadata = intent.get("metadata") or {}
     record_id = metadata.get("recharge_id")
     if record_id is None:
