@@ -17,16 +17,23 @@ Handler contract (``Handler``)::
 - Be harmless when out of order or for objects we never saw: read current state (our rows,
   or Stripe through ``ctx.gateway``), don't trust the event's age. Expected "nothing to do"
   cases return an outcome; only raise when the event must be retried.
-- Stripe reads (``ctx.gateway``) come before the handler's first write, so no lock is held
-  across a network call.
+- No Stripe call inside the transaction (on SQLite every transaction holds the write lock,
+  on PostgreSQL row locks): a handler that needs Stripe state registers a ``Prefetch``
+  (``async def prefetch(event, ctx) -> object``) in ``PREFETCH`` under the same event type;
+  ``process_event`` runs it after a duplicate check and before the transaction, and the
+  handler reads its result with :func:`prefetched`. Re-check what you prefetched against
+  the rows you then lock (they may have moved meanwhile).
 
 Registration: this module's ``HANDLERS`` (cards, customers) merged with
-``balance_manager.recharge.webhooks.HANDLERS`` (``payment_intent.*``); see :func:`handlers`.
+``balance_manager.recharge.webhooks.HANDLERS`` (``payment_intent.*``), and ``PREFETCH`` with
+``balance_manager.recharge.webhooks.PREFETCH`` if it defines one; see :func:`handlers`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import stripe
@@ -35,7 +42,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from balance_manager.payments import customers
-from balance_manager.store.models import StripeEvent, utcnow
+from balance_manager.payments.gateway import CardSummary, StripeNotFound
+from balance_manager.store.models import StripeEvent, User, utcnow
 
 if TYPE_CHECKING:
     from balance_manager.api.context import AppContext
@@ -43,6 +51,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[AsyncSession, stripe.Event, "AppContext"], Awaitable[str]]
+Prefetch = Callable[[stripe.Event, "AppContext"], Awaitable[object]]
+_PREFETCHED: ContextVar[object | None] = ContextVar("stripe_event_prefetched", default=None)
 
 
 def _field(obj: object, name: str) -> Any:
@@ -67,15 +77,81 @@ def _object(event: stripe.Event) -> Any:
     return _field(_field(event, "data"), "object")
 
 
-async def _refresh_customer(
-    session: AsyncSession, ctx: AppContext, customer_id: str | None, card_id: str | None
-) -> str:
-    user = await customers.user_by_customer(session, customer_id)
-    if user is None:
-        return "unknown_customer"
+@dataclass(frozen=True, slots=True)
+class CardLists:
+    """What a card handler's prefetch read from Stripe: customer id → (cards, Stripe's
+    default card), or None when Stripe no longer knows the customer."""
+
+    by_customer: dict[str, tuple[list[CardSummary], str | None] | None]
+
+
+async def _affected_users(session: AsyncSession, event: stripe.Event) -> list[User]:
+    """The users a card event concerns. A detached card no longer names its customer:
+    Stripe gives the old one in ``previous_attributes``, and users holding the card as their
+    default are found either way."""
+    obj = _object(event)
+    if event.type == "payment_method.detached":
+        pm_id = _id(obj)
+        users = await customers.users_with_default(session, pm_id) if pm_id else []
+        previous = _field(_field(event, "data"), "previous_attributes")
+        owner = await customers.user_by_customer(session, _id(_field(previous, "customer")))
+        if owner is not None and owner.id not in {u.id for u in users}:
+            users.append(owner)
+        return users
+    user = await customers.user_by_customer(session, _id(_field(obj, "customer")))
+    return [] if user is None else [user]
+
+
+async def prefetch_cards(event: stripe.Event, ctx: AppContext) -> CardLists:
+    """Before the event's transaction: the affected customers' cards, read from Stripe."""
     if ctx.gateway is None:
-        return "payments_not_configured"
-    return await customers.refresh_default(session, ctx.gateway, user, preferred=card_id)
+        return CardLists({})
+    async with ctx.sessions.begin() as session:
+        ids = {u.stripe_customer_id for u in await _affected_users(session, event)}
+    lists: dict[str, tuple[list[CardSummary], str | None] | None] = {}
+    for customer_id in sorted(i for i in ids if i):
+        try:
+            lists[customer_id] = await ctx.gateway.list_cards(customer_id)
+        except StripeNotFound:
+            lists[customer_id] = None
+    return CardLists(lists)
+
+
+async def _refresh_cards(
+    session: AsyncSession, event: stripe.Event, ctx: AppContext, preferred: str | None
+) -> str:
+    """Make each affected user's default a card the customer has now (Stripe's current
+    list, not the event's story, so order and repeats don't matter)."""
+    users = await _affected_users(session, event)
+    if not users:
+        return (
+            "unknown_payment_method"
+            if event.type == "payment_method.detached"
+            else "unknown_customer"
+        )
+    lists = prefetched()
+    outcomes: set[str] = set()
+    for user in users:
+        customer_id = user.stripe_customer_id
+        if customer_id is None:
+            outcomes.add("no_customer")
+        elif isinstance(lists, CardLists) and customer_id in lists.by_customer:
+            listed = lists.by_customer[customer_id]
+            if listed is None:
+                await customers.forget_customer(session, user)
+                outcomes.add("customer_forgotten")
+            else:
+                refreshed = await customers.apply_default(
+                    session, user.id, listed[0], listed[1], preferred=preferred
+                )
+                outcomes.add("default_changed" if refreshed.changed else "default_unchanged")
+        elif ctx.gateway is not None:  # not prefetched (the customer changed meanwhile)
+            outcomes.add(
+                await customers.refresh_default(session, ctx.gateway, user, preferred=preferred)
+            )
+        else:
+            outcomes.add("payments_not_configured")
+    return ",".join(sorted(outcomes))
 
 
 async def on_setup_intent_succeeded(
@@ -83,39 +159,22 @@ async def on_setup_intent_succeeded(
 ) -> str:
     """A card was saved: it becomes the default if the user has none (checked against the
     customer's current cards, so a card detached since is not picked)."""
-    intent = _object(event)
-    return await _refresh_customer(
-        session, ctx, _id(_field(intent, "customer")), _id(_field(intent, "payment_method"))
-    )
+    return await _refresh_cards(session, event, ctx, _id(_field(_object(event), "payment_method")))
 
 
 async def on_payment_method_attached(
     session: AsyncSession, event: stripe.Event, ctx: AppContext
 ) -> str:
     """A card was added (Customer Portal, Payment Element): default if the user has none."""
-    card = _object(event)
-    return await _refresh_customer(session, ctx, _id(_field(card, "customer")), _id(card))
+    return await _refresh_cards(session, event, ctx, _id(_object(event)))
 
 
 async def on_payment_method_detached(
     session: AsyncSession, event: stripe.Event, ctx: AppContext
 ) -> str:
-    """A card was removed: if it was a default, replace it with another card or clear it.
-
-    The detached object no longer names its customer; Stripe gives the old one in
-    ``previous_attributes``. Users holding the card as default are found either way."""
-    pm_id = _id(_object(event))
-    previous = _field(_field(event, "data"), "previous_attributes")
-    users = await customers.users_with_default(session, pm_id) if pm_id else []
-    owner = await customers.user_by_customer(session, _id(_field(previous, "customer")))
-    if owner is not None and owner.id not in {u.id for u in users}:
-        users.append(owner)
-    if not users:
-        return "unknown_payment_method"
-    if ctx.gateway is None:
-        return "payments_not_configured"
-    outcomes = [await customers.refresh_default(session, ctx.gateway, user) for user in users]
-    return ",".join(sorted(set(outcomes)))
+    """A card was removed: if it was a default, the default becomes another of the
+    customer's cards (Stripe's default, else the newest) or none."""
+    return await _refresh_cards(session, event, ctx, None)
 
 
 async def on_customer_deleted(session: AsyncSession, event: stripe.Event, ctx: AppContext) -> str:
@@ -135,6 +194,13 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+PREFETCH: dict[str, Prefetch] = {
+    "setup_intent.succeeded": prefetch_cards,
+    "payment_method.attached": prefetch_cards,
+    "payment_method.detached": prefetch_cards,
+}
+
+
 def handlers() -> dict[str, Handler]:
     """Every handler: these and the recharge engine's ``payment_intent.*`` ones."""
     from balance_manager.recharge import webhooks as recharge_webhooks
@@ -142,6 +208,19 @@ def handlers() -> dict[str, Handler]:
     merged: dict[str, Handler] = dict(HANDLERS)
     merged.update(recharge_webhooks.HANDLERS)
     return merged
+
+
+def prefetchers() -> dict[str, Prefetch]:
+    from balance_manager.recharge import webhooks as recharge_webhooks
+
+    merged: dict[str, Prefetch] = dict(PREFETCH)
+    merged.update(getattr(recharge_webhooks, "PREFETCH", {}))
+    return merged
+
+
+def prefetched() -> object | None:
+    """Inside a handler: what the event type's ``Prefetch`` returned (None if it has none)."""
+    return _PREFETCHED.get()
 
 
 class _Duplicate(Exception):
@@ -152,6 +231,15 @@ async def process_event(ctx: AppContext, event: stripe.Event) -> str:
     """Handle a verified event exactly once; returns its outcome (``"duplicate"``,
     ``"ignored"`` for types we don't handle, or the handler's)."""
     handler = handlers().get(event.type)
+    prefetch = prefetchers().get(event.type) if handler is not None else None
+    if prefetch is not None:
+        async with ctx.sessions.begin() as session:
+            if await session.get(StripeEvent, event.id) is not None:
+                log.info("stripe_event_duplicate", event_id=event.id, type=event.type)
+                return "duplicate"
+        token = _PREFETCHED.set(await prefetch(event, ctx))
+    else:
+        token = _PREFETCHED.set(None)
     try:
         async with ctx.sessions.begin() as session:
             if await session.get(StripeEvent, event.id) is not None:
@@ -169,5 +257,7 @@ async def process_event(ctx: AppContext, event: stripe.Event) -> str:
     except _Duplicate:
         log.info("stripe_event_duplicate", event_id=event.id, type=event.type)
         return "duplicate"
+    finally:
+        _PREFETCHED.reset(token)
     log.info("stripe_event", event_id=event.id, type=event.type, outcome=outcome)
     return outcome
