@@ -245,19 +245,23 @@ def stripe_settings(settings: Settings, stripe_sandbox: Any) -> Settings:
     )
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class LiveServer:
     """The service on a real TCP port in a background thread (webhooks need one)."""
 
-    def __init__(self, app: Any) -> None:
-        import socket
+    def __init__(self, app: Any, port: int | None = None) -> None:
         import threading
 
         import uvicorn
 
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        sock.close()
+        self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._server = uvicorn.Server(
             uvicorn.Config(
