@@ -70,7 +70,8 @@ async def test_duplicated_reordered_webhooks_and_a_lost_response_credit_once(
     (intent,) = e.payment_intents(str(customer))
     succeeded_events = [ev for ev in processed if ev.type == "payment_intent.succeeded"]
     assert len(succeeded_events) == 1  # recorded once although delivered twice
-    deliveries = httpx.get(f"{stripe_sandbox.base_url}/_sandbox/webhooks/deliveries").json()["data"]
+    async with httpx.AsyncClient(base_url=stripe_sandbox.base_url) as control:
+        deliveries = (await control.get("/_sandbox/webhooks/deliveries")).json()["data"]
     ours = [d for d in deliveries if d.get("endpoint") == endpoint.id]
     assert ours and all(200 <= int(d.get("status") or 0) < 300 for d in ours), ours
     assert intent.status == "succeeded"
