@@ -78,10 +78,17 @@ class BlockedReason(StrEnum):
     NO_PAYMENT_METHOD = "no_payment_method"
     PAUSED = "auto_recharge_paused"
     RECHARGE_IN_FLIGHT = "recharge_in_progress"
+    DAILY_LIMIT = "daily_limit_reached"
+    BACKING_OFF = "backing_off_after_failure"
 
 
 def recharge_blocked_reason(
-    *, has_payment_method: bool, paused: bool, in_flight: bool
+    *,
+    has_payment_method: bool,
+    paused: bool,
+    in_flight: bool,
+    daily_limit_reached: bool = False,
+    backing_off: bool = False,
 ) -> BlockedReason | None:
     if not has_payment_method:
         return BlockedReason.NO_PAYMENT_METHOD
@@ -89,4 +96,8 @@ def recharge_blocked_reason(
         return BlockedReason.PAUSED
     if in_flight:
         return BlockedReason.RECHARGE_IN_FLIGHT
+    if daily_limit_reached:
+        return BlockedReason.DAILY_LIMIT
+    if backing_off:
+        return BlockedReason.BACKING_OFF
     return None

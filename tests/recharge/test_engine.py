@@ -108,7 +108,10 @@ async def test_declines_back_off_pause_after_three_and_resume_with_a_new_card(
     assert failed.status == "failed" and failed.failure_code == "generic_decline"
     assert await e.balance(user) == (-5000, -5000) and await e.credits(user) == 0
 
-    # Backoff: neither a sweep nor more usage opens a new charge yet.
+    # Backoff: neither a sweep nor more usage opens a new charge yet, and status says why.
+    status = (await e.client.get(f"/api/balance/status/{user}", headers=operator)).json()
+    assert status["canRecharge"] is False
+    assert status["rechargeBlockedReason"] == "backing_off_after_failure"
     assert await e.worker.sweep() == 0
     await e.usage(user, 1, "u2", operator)
     assert len(await e.records(user)) == 1

@@ -58,6 +58,8 @@ async def test_100_debits_a_manual_recharge_and_a_sweep_at_once_charge_once(
     balance, total = await e.balance(user)
     assert balance == total
     assert await e.worker.sweep() == 0  # the daily limit holds even though usage went on
+    status = (await e.client.get(f"/api/balance/status/{user}", headers=operator)).json()
+    assert status["rechargeBlockedReason"] == "daily_limit_reached"
 
 
 async def test_storm_never_exceeds_the_daily_limit_or_the_cap(

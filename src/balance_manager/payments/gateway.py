@@ -264,14 +264,14 @@ class StripeGateway:
             )
         except stripe.CardError as exc:
             return _card_error_result(exc, payment_method_id, metadata)
-        return _intent_result(intent)
+        return intent_result(intent)
 
     async def retrieve_payment_intent(self, payment_intent_id: str) -> ChargeResult:
         intent = await self._call(
             "payment_intents.retrieve",
             lambda: self._client.v1.payment_intents.retrieve_async(payment_intent_id),
         )
-        return _intent_result(intent)
+        return intent_result(intent)
 
     async def find_payment_intent(
         self, *, customer_id: str, metadata_key: str, metadata_value: str, max_pages: int = 10
@@ -294,7 +294,7 @@ class StripeGateway:
             )
             for intent in page.data:
                 if _metadata(intent).get(metadata_key) == metadata_value:
-                    return _intent_result(intent)
+                    return intent_result(intent)
             if not page.has_more or not page.data:
                 return None
             starting_after = page.data[-1].id
@@ -331,8 +331,8 @@ class StripeGateway:
             if not page.has_more or not page.data:
                 break
             starting_after = page.data[-1].id
-        invoice_settings = _get(customer, "invoice_settings")
-        return cards, _id_of(_get(invoice_settings, "default_payment_method"))
+        invoice_settings = stripe_field(customer, "invoice_settings")
+        return cards, stripe_id(stripe_field(invoice_settings, "default_payment_method"))
 
     async def create_setup_intent(self, *, customer_id: str) -> tuple[str, str]:
         """A SetupIntent saving a card for off-session use → (id, client_secret)."""
@@ -360,8 +360,8 @@ class StripeGateway:
         return SetupIntentInfo(
             id=intent.id,
             status=intent.status,
-            customer_id=_id_of(intent.customer),
-            payment_method_id=_id_of(intent.payment_method),
+            customer_id=stripe_id(intent.customer),
+            payment_method_id=stripe_id(intent.payment_method),
         )
 
     async def retrieve_card(self, payment_method_id: str) -> tuple[CardSummary, str | None]:
@@ -370,7 +370,7 @@ class StripeGateway:
             "payment_methods.retrieve",
             lambda: self._client.v1.payment_methods.retrieve_async(payment_method_id),
         )
-        return _card(pm), _id_of(pm.customer)
+        return _card(pm), stripe_id(pm.customer)
 
     async def detach_card(self, payment_method_id: str) -> None:
         key = _fresh_key("detach")
@@ -462,7 +462,7 @@ def _replayed(obj: stripe.StripeObject) -> bool:
     return str(response.headers.get("idempotent-replayed", "")).lower() == "true"
 
 
-def _get(obj: object, name: str) -> Any:
+def stripe_field(obj: object, name: str) -> Any:
     """A field of a Stripe object or dict, None when absent (localstripe omits many)."""
     if obj is None:
         return None
@@ -474,22 +474,22 @@ def _get(obj: object, name: str) -> Any:
         return None
 
 
-def _id_of(value: object) -> str | None:
+def stripe_id(value: object) -> str | None:
     """Stripe fields that hold an id or, when expanded, the object."""
     if value is None or isinstance(value, str):
         return value or None
-    found = _get(value, "id")
+    found = stripe_field(value, "id")
     return found if isinstance(found, str) else None
 
 
 def _card(pm: stripe.PaymentMethod) -> CardSummary:
-    card = _get(pm, "card")
+    card = stripe_field(pm, "card")
     return CardSummary(
         id=pm.id,
-        brand=_get(card, "brand"),
-        last4=_get(card, "last4"),
-        exp_month=_get(card, "exp_month"),
-        exp_year=_get(card, "exp_year"),
+        brand=stripe_field(card, "brand"),
+        last4=stripe_field(card, "last4"),
+        exp_month=stripe_field(card, "exp_month"),
+        exp_year=stripe_field(card, "exp_year"),
     )
 
 
@@ -505,40 +505,42 @@ _STATUS_OUTCOME = {
 
 
 def _metadata(obj: object) -> dict[str, str]:
-    meta = _get(obj, "metadata")
+    meta = stripe_field(obj, "metadata")
     if meta is None:
         return {}
     items = meta.items() if isinstance(meta, dict) else meta.to_dict().items()
     return {str(k): str(v) for k, v in items}
 
 
-def _intent_result(intent: stripe.PaymentIntent) -> ChargeResult:
+def intent_result(intent: object) -> ChargeResult:
     """A PaymentIntent as it is now. ``requires_payment_method`` means the last attempt
     failed: REQUIRES_ACTION when it failed for want of authentication (the customer can still
     complete it on-session), else DECLINED with the error's codes."""
-    error = _get(intent, "last_payment_error")
-    outcome = _STATUS_OUTCOME.get(intent.status)
+    error = stripe_field(intent, "last_payment_error")
+    outcome = _STATUS_OUTCOME.get(stripe_field(intent, "status"))
     failure_code = failure_message = None
     if outcome is None:  # requires_payment_method
-        code = _get(error, "code")
+        code = stripe_field(error, "code")
         outcome = (
             ChargeOutcome.REQUIRES_ACTION
             if code == "authentication_required"
             else ChargeOutcome.DECLINED
         )
     if error is not None and outcome is not ChargeOutcome.SUCCEEDED:
-        failure_code = _get(error, "decline_code") or _get(error, "code")
-        failure_message = _get(error, "message")
+        failure_code = stripe_field(error, "decline_code") or stripe_field(error, "code")
+        failure_message = stripe_field(error, "message")
     if outcome is ChargeOutcome.REQUIRES_ACTION and failure_code is None:
         failure_code = "authentication_required"
-    payment_method = _id_of(_get(intent, "payment_method")) or _id_of(_get(error, "payment_method"))
+    payment_method = stripe_id(stripe_field(intent, "payment_method")) or stripe_id(
+        stripe_field(error, "payment_method")
+    )
     return ChargeResult(
         outcome=outcome,
-        payment_intent_id=intent.id,
-        amount=_get(intent, "amount"),
-        currency=_get(intent, "currency"),
+        payment_intent_id=stripe_id(intent),
+        amount=stripe_field(intent, "amount"),
+        currency=stripe_field(intent, "currency"),
         payment_method_id=payment_method,
-        client_secret=_get(intent, "client_secret"),
+        client_secret=stripe_field(intent, "client_secret"),
         failure_code=failure_code,
         failure_message=failure_message,
         metadata=_metadata(intent),
@@ -552,18 +554,18 @@ def _card_error_result(
 
     Stripe puts the PaymentIntent, as it now is, into the error (localstripe does not)."""
     error = exc.error
-    intent = _get(error, "payment_intent")
-    code = _get(error, "code") or exc.code
-    decline_code = _get(error, "decline_code")
-    message = _get(error, "message") or exc.user_message
+    intent = stripe_field(error, "payment_intent")
+    code = stripe_field(error, "code") or exc.code
+    decline_code = stripe_field(error, "decline_code")
+    message = stripe_field(error, "message") or exc.user_message
     needs_auth = "authentication_required" in (code, decline_code)
     return ChargeResult(
         outcome=ChargeOutcome.REQUIRES_ACTION if needs_auth else ChargeOutcome.DECLINED,
-        payment_intent_id=_id_of(intent),
-        amount=_get(intent, "amount"),
-        currency=_get(intent, "currency"),
+        payment_intent_id=stripe_id(intent),
+        amount=stripe_field(intent, "amount"),
+        currency=stripe_field(intent, "currency"),
         payment_method_id=payment_method_id,
-        client_secret=_get(intent, "client_secret") if needs_auth else None,
+        client_secret=stripe_field(intent, "client_secret") if needs_auth else None,
         failure_code="authentication_required"
         if needs_auth
         else (decline_code or code or "card_declined"),

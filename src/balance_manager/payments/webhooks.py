@@ -42,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from balance_manager.payments import customers
-from balance_manager.payments.gateway import CardSummary, StripeNotFound
+from balance_manager.payments.gateway import CardSummary, StripeNotFound, stripe_field, stripe_id
 from balance_manager.store.models import StripeEvent, User, utcnow
 
 if TYPE_CHECKING:
@@ -55,26 +55,8 @@ Prefetch = Callable[[stripe.Event, "AppContext"], Awaitable[object]]
 _PREFETCHED: ContextVar[object | None] = ContextVar("stripe_event_prefetched", default=None)
 
 
-def _field(obj: object, name: str) -> Any:
-    if obj is None:
-        return None
-    if isinstance(obj, dict):
-        return obj.get(name)
-    try:
-        return getattr(obj, name, None)
-    except (AttributeError, KeyError):
-        return None
-
-
-def _id(value: object) -> str | None:
-    if value is None or isinstance(value, str):
-        return value or None
-    found = _field(value, "id")
-    return found if isinstance(found, str) else None
-
-
 def _object(event: stripe.Event) -> Any:
-    return _field(_field(event, "data"), "object")
+    return stripe_field(stripe_field(event, "data"), "object")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,14 +73,16 @@ async def _affected_users(session: AsyncSession, event: stripe.Event) -> list[Us
     default are found either way."""
     obj = _object(event)
     if event.type == "payment_method.detached":
-        pm_id = _id(obj)
+        pm_id = stripe_id(obj)
         users = await customers.users_with_default(session, pm_id) if pm_id else []
-        previous = _field(_field(event, "data"), "previous_attributes")
-        owner = await customers.user_by_customer(session, _id(_field(previous, "customer")))
+        previous = stripe_field(stripe_field(event, "data"), "previous_attributes")
+        owner = await customers.user_by_customer(
+            session, stripe_id(stripe_field(previous, "customer"))
+        )
         if owner is not None and owner.id not in {u.id for u in users}:
             users.append(owner)
         return users
-    user = await customers.user_by_customer(session, _id(_field(obj, "customer")))
+    user = await customers.user_by_customer(session, stripe_id(stripe_field(obj, "customer")))
     return [] if user is None else [user]
 
 
@@ -159,14 +143,16 @@ async def on_setup_intent_succeeded(
 ) -> str:
     """A card was saved: it becomes the default if the user has none (checked against the
     customer's current cards, so a card detached since is not picked)."""
-    return await _refresh_cards(session, event, ctx, _id(_field(_object(event), "payment_method")))
+    return await _refresh_cards(
+        session, event, ctx, stripe_id(stripe_field(_object(event), "payment_method"))
+    )
 
 
 async def on_payment_method_attached(
     session: AsyncSession, event: stripe.Event, ctx: AppContext
 ) -> str:
     """A card was added (Customer Portal, Payment Element): default if the user has none."""
-    return await _refresh_cards(session, event, ctx, _id(_object(event)))
+    return await _refresh_cards(session, event, ctx, stripe_id(_object(event)))
 
 
 async def on_payment_method_detached(
@@ -179,7 +165,7 @@ async def on_payment_method_detached(
 
 async def on_customer_deleted(session: AsyncSession, event: stripe.Event, ctx: AppContext) -> str:
     """The customer is gone: forget it and its default card (a new one is made when needed)."""
-    user = await customers.user_by_customer(session, _id(_object(event)))
+    user = await customers.user_by_customer(session, stripe_id(_object(event)))
     if user is None:
         return "unknown_customer"
     await customers.forget_customer(session, user)

@@ -90,6 +90,31 @@ async def lock_user(session: AsyncSession, user_id: str) -> tuple[User, BalanceC
     return user, config
 
 
+async def backing_off(session: AsyncSession, user_id: str, *, now: datetime) -> bool:
+    """A recent decline's backoff has not run out (automatic recharges wait for it)."""
+    until = await session.scalar(
+        select(func.max(RechargeRecord.next_attempt_at)).where(
+            RechargeRecord.user_id == user_id,
+            RechargeRecord.status == RechargeStatus.FAILED,
+        )
+    )
+    return until is not None and until > now
+
+
+async def charged_today(session: AsyncSession, user_id: str, *, now: datetime) -> int:
+    """Recharges that charged or may charge today (UTC): what maxDailyRecharges counts."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(RechargeRecord)
+        .where(
+            RechargeRecord.user_id == user_id,
+            RechargeRecord.created_at >= _day_start(now),
+            RechargeRecord.status.in_([str(s) for s in _COUNTED]),
+        )
+    )
+    return int(count or 0)
+
+
 async def in_flight_record(session: AsyncSession, user_id: str) -> RechargeRecord | None:
     return await session.scalar(
         select(RechargeRecord).where(
@@ -123,26 +148,10 @@ async def open_recharge(
     existing = await in_flight_record(session, user.id)
     if existing is not None:
         return Skip(str(policy.BlockedReason.RECHARGE_IN_FLIGHT), existing)
-    if not manual:
-        backoff_until = await session.scalar(
-            select(func.max(RechargeRecord.next_attempt_at)).where(
-                RechargeRecord.user_id == user.id,
-                RechargeRecord.status == RechargeStatus.FAILED,
-            )
-        )
-        if backoff_until is not None and backoff_until > now:
-            return Skip("backing_off")
-    charged_today = await session.scalar(
-        select(func.count())
-        .select_from(RechargeRecord)
-        .where(
-            RechargeRecord.user_id == user.id,
-            RechargeRecord.created_at >= _day_start(now),
-            RechargeRecord.status.in_([str(s) for s in _COUNTED]),
-        )
-    )
-    if int(charged_today or 0) >= config.max_daily_recharges:
-        return Skip("daily_limit_reached")
+    if not manual and await backing_off(session, user.id, now=now):
+        return Skip(str(policy.BlockedReason.BACKING_OFF))
+    if await charged_today(session, user.id, now=now) >= config.max_daily_recharges:
+        return Skip(str(policy.BlockedReason.DAILY_LIMIT))
 
     if amount is None:
         calc = policy.calculate_recharge(
@@ -207,6 +216,7 @@ def skip_error(skip: Skip) -> Conflict | Unprocessable:
         "no_payment_method": "the user has no saved card; add one first",
         "recharge_in_progress": "a recharge is already in progress for this user",
         "daily_limit_reached": "maxDailyRecharges reached for today",
+        "backing_off_after_failure": "waiting after a declined charge",
     }
     message = messages.get(skip.reason, skip.reason.replace("_", " "))
     if skip.reason in {"recharge_in_progress", "daily_limit_reached"}:

@@ -10,12 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from balance_manager import money, policy
 from balance_manager.accounts import service as accounts
-from balance_manager.store.models import (
-    IN_FLIGHT_STATUSES,
-    BalanceConfig,
-    RechargeRecord,
-    User,
-)
+from balance_manager.recharge import service
+from balance_manager.store.models import BalanceConfig, RechargeRecord, User, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +33,8 @@ async def balance_status(
     session: AsyncSession, user_id: str, *, fee_rule: policy.FeeRule
 ) -> BalanceStatus:
     user, config = await accounts.get_config(session, user_id)
-    in_flight = await session.scalar(
-        select(RechargeRecord).where(
-            RechargeRecord.user_id == user_id,
-            RechargeRecord.status.in_([str(s) for s in IN_FLIGHT_STATUSES]),
-        )
-    )
+    now = utcnow()
+    in_flight = await service.in_flight_record(session, user_id)
     below = policy.needs_recharge(user.balance, config.minimum_balance)
     calculation = (
         policy.calculate_recharge(
@@ -64,6 +56,9 @@ async def balance_status(
             has_payment_method=config.default_payment_method_id is not None,
             paused=config.paused_reason is not None,
             in_flight=in_flight is not None,
+            daily_limit_reached=await service.charged_today(session, user_id, now=now)
+            >= config.max_daily_recharges,
+            backing_off=await service.backing_off(session, user_id, now=now),
         ),
         in_flight=in_flight,
     )

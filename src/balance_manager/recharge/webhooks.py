@@ -13,37 +13,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from balance_manager.payments.gateway import ChargeOutcome, ChargeResult
+from balance_manager.payments.gateway import intent_result
 from balance_manager.recharge import service
 from balance_manager.store.models import RechargeRecord, utcnow
-
-
-def result_from_intent(intent: Any) -> ChargeResult | None:
-    """A PaymentIntent (as in an event) → outcome; None when it says nothing final."""
-    status = intent.get("status")
-    error = intent.get("last_payment_error") or {}
-    outcome = {
-        "succeeded": ChargeOutcome.SUCCEEDED,
-        "processing": ChargeOutcome.PROCESSING,
-        "requires_action": ChargeOutcome.REQUIRES_ACTION,
-        "canceled": ChargeOutcome.CANCELED,
-    }.get(status)
-    if outcome is None and status == "requires_payment_method" and error:
-        outcome = (
-            ChargeOutcome.REQUIRES_ACTION
-            if error.get("code") == "authentication_required"
-            else ChargeOutcome.DECLINED
-        )
-    if outcome is None:
-        return None
-    return ChargeResult(
-        outcome=outcome,
-        payment_intent_id=intent.get("id"),
-        amount=intent.get("amount"),
-        currency=intent.get("currency"),
-        failure_code=error.get("decline_code") or error.get("code"),
-        failure_message=error.get("message"),
-    )
 
 
 async def settle_from_event(session: AsyncSession, event: Any, ctx: Any) -> str:
@@ -58,11 +30,12 @@ async def settle_from_event(session: AsyncSession, event: Any, ctx: Any) -> str:
         )
     if record_id is None:
         return "not_a_recharge"
-    result = result_from_intent(intent)
-    if result is None:
-        return "no_outcome"
     return await service.settle(
-        session, record_id, result, rules=service.rules_from_settings(ctx.settings), now=utcnow()
+        session,
+        record_id,
+        intent_result(intent),
+        rules=service.rules_from_settings(ctx.settings),
+        now=utcnow(),
     )
 
 

@@ -133,6 +133,12 @@ async def record_usage(
         )
         await _open_recharges(session, ctx, [result])
     _wake(ctx)
+    return _posting_out(user_id, amount, cur, result)
+
+
+def _posting_out(
+    user_id: str, amount: int, cur: money.Currency, result: ledger.PostingResult
+) -> schemas.UsageOut:
     assert result.entry is not None
     return schemas.UsageOut(
         user_id=user_id,
@@ -268,16 +274,7 @@ async def adjust(user_id: OperatorUserId, body: schemas.AdjustIn, ctx: Context) 
                 metadata=body.metadata,
             ),
         )
-    assert result.entry is not None
-    return schemas.UsageOut(
-        user_id=user_id,
-        entry_id=result.entry.id,
-        amount=money.to_major(amount, cur),
-        balance=money.to_major(result.entry.balance_after, cur),
-        currency=cur.code,
-        replayed=result.replayed,
-        created_at=result.entry.created_at,
-    )
+    return _posting_out(user_id, amount, cur, result)
 
 
 @router.get("/ledger/{userId}", response_model=schemas.LedgerOut)
