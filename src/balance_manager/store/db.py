@@ -28,7 +28,12 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> A
 
 
 def _sqlite_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    # One connection per process: SQLite has one writer anyway, and queueing for the pool is
+    # an asyncio wait, where contending connections would sleep in SQLite's busy handler
+    # (up to 100 ms a try) and collapse throughput. Other processes still wait on busy_timeout.
+    engine = create_async_engine(
+        url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
