@@ -136,9 +136,6 @@ def worker() -> None:
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         await migrations.upgrade(engine)
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         recharge_worker = Worker(
             engine=engine,
             sessions=session_factory(engine),
@@ -146,6 +143,10 @@ def worker() -> None:
             rules=rules_from_settings(settings),
             sweep_interval=settings.recharge_check_interval,
         )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            # Stop after the current pass, without waiting out the poll interval.
+            loop.add_signal_handler(sig, lambda: (stop.set(), recharge_worker.wakeup.set()))
         typer.echo("worker started", err=True)
         try:
             await recharge_worker.run(stop)

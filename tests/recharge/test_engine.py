@@ -217,3 +217,28 @@ async def test_out_of_order_webhooks_never_undo_a_credit(
     assert await e.credits(user) == 1
     assert (await e.records(user))[0].status == "succeeded"
     assert await e.balance(user) == (60000, 60000)
+
+
+async def test_a_recharge_waiting_for_the_customer_can_be_canceled(
+    engine_app: Engine, make_user: UserMaker, operator: dict[str, str], customer_headers: Any
+) -> None:
+    e = engine_app
+    user = await make_user(minimum_balance=150, target_balance=600, initial_balance=0)
+    await e.give_card(user, "pm_card_authenticationRequired")
+    await e.usage(user, 50, "u1", operator)
+    await e.worker.run_once()
+    (record,) = await e.records(user)
+    assert record.status == "requires_action"
+    headers = customer_headers(user)
+    canceled = await e.client.post(
+        f"/api/balance/recharge/{user}/{record.id}/cancel", headers=headers
+    )
+    assert canceled.status_code == 200, canceled.text
+    assert canceled.json()["recharge"]["status"] == "canceled"
+    intent = e.stripe.v1.payment_intents.retrieve(str(record.payment_intent_id))
+    assert intent.status == "canceled"
+    again = await e.client.post(f"/api/balance/recharge/{user}/{record.id}/cancel", headers=headers)
+    assert again.status_code == 409
+    assert await e.credits(user) == 0
+    # No longer in flight: the next automatic recharge may start (and will need the customer).
+    assert await e.worker.sweep() == 1

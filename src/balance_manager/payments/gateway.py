@@ -273,6 +273,21 @@ class StripeGateway:
         )
         return intent_result(intent)
 
+    async def cancel_payment_intent(self, payment_intent_id: str) -> ChargeResult:
+        """Give up on a PaymentIntent that waits for the customer (``requires_action`` /
+        ``requires_payment_method``); keyed by the intent so a retry cancels it once."""
+        try:
+            intent = await self._call(
+                "payment_intents.cancel",
+                lambda: self._client.v1.payment_intents.cancel_async(
+                    payment_intent_id, options={"idempotency_key": f"cancel-{payment_intent_id}"}
+                ),
+            )
+        except StripeRejected:
+            # Already succeeded or canceled: report what it is now.
+            return await self.retrieve_payment_intent(payment_intent_id)
+        return intent_result(intent)
+
     async def find_payment_intent(
         self, *, customer_id: str, metadata_key: str, metadata_value: str, max_pages: int = 10
     ) -> ChargeResult | None:

@@ -160,3 +160,35 @@ async def refresh_recharge(
                 now=utcnow(),
             )
     return await get_recharge(user_id, recharge_id, ctx)
+
+
+@router.post("/{userId}/{rechargeId}/cancel", response_model=schemas.RechargeActionOut)
+async def cancel_recharge(
+    user_id: UserId, recharge_id: RechargeId, ctx: Context
+) -> schemas.RechargeActionOut:
+    """Give up on a recharge that waits for the customer to authenticate: the PaymentIntent is
+    canceled at Stripe and the record becomes ``canceled``, so automatic recharges can start
+    again. Should the customer have completed it meanwhile, it is credited instead."""
+    _payments(ctx)
+    assert ctx.gateway is not None
+    record = await _record(ctx, user_id, recharge_id)
+    if record.status != RechargeStatus.REQUIRES_ACTION:
+        raise ApiError(
+            409,
+            "recharge_not_waiting",
+            f"only a recharge in requires_action can be canceled (this one is {record.status})",
+        )
+    assert record.payment_intent_id is not None
+    try:
+        result = await ctx.gateway.cancel_payment_intent(record.payment_intent_id)
+    except GatewayError as exc:
+        raise ApiError(502, "stripe_unavailable", exc.message) from None
+    async with ctx.sessions.begin() as session:
+        await service.settle(
+            session,
+            record.id,
+            result,
+            rules=service.rules_from_settings(ctx.settings),
+            now=utcnow(),
+        )
+    return await get_recharge(user_id, recharge_id, ctx)
