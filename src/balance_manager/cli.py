@@ -143,10 +143,15 @@ def worker() -> None:
             rules=rules_from_settings(settings),
             sweep_interval=settings.recharge_check_interval,
         )
+
+        def shutdown() -> None:
+            # Stop after the current pass, without waiting out the poll interval.
+            stop.set()
+            recharge_worker.wakeup.set()
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            # Stop after the current pass, without waiting out the poll interval.
-            loop.add_signal_handler(sig, lambda: (stop.set(), recharge_worker.wakeup.set()))
+            loop.add_signal_handler(sig, shutdown)
         typer.echo("worker started", err=True)
         try:
             await recharge_worker.run(stop)
