@@ -4,6 +4,7 @@ customer (SCA)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Annotated
 
 from fastapi import APIRouter, Path
@@ -15,7 +16,7 @@ from balance_manager.api.auth import Context, UserId
 from balance_manager.api.errors import ApiError
 from balance_manager.api.jsonbody import DecimalJSONRoute
 from balance_manager.errors import NotFound
-from balance_manager.payments.gateway import GatewayError
+from balance_manager.payments.gateway import ChargeResult, GatewayError
 from balance_manager.recharge import service
 from balance_manager.recharge.worker import notify
 from balance_manager.store.models import (
@@ -147,19 +148,26 @@ async def refresh_recharge(
     assert ctx.gateway is not None
     record = await _record(ctx, user_id, recharge_id)
     if record.payment_intent_id and record.status in {str(s) for s in IN_FLIGHT_STATUSES}:
-        try:
-            result = await ctx.gateway.retrieve_payment_intent(record.payment_intent_id)
-        except GatewayError as exc:
-            raise ApiError(502, "stripe_unavailable", exc.message) from None
-        async with ctx.sessions.begin() as session:
-            await service.settle(
-                session,
-                record.id,
-                result,
-                rules=service.rules_from_settings(ctx.settings),
-                now=utcnow(),
-            )
+        await _settle_with(
+            ctx, record.id, ctx.gateway.retrieve_payment_intent(record.payment_intent_id)
+        )
     return await get_recharge(user_id, recharge_id, ctx)
+
+
+async def _settle_with(ctx: Context, record_id: str, stripe_call: Awaitable[ChargeResult]) -> None:
+    """Ask Stripe (refresh, cancel), then settle the record with the answer."""
+    try:
+        result = await stripe_call
+    except GatewayError as exc:
+        raise ApiError(502, "stripe_unavailable", exc.message) from None
+    async with ctx.sessions.begin() as session:
+        await service.settle(
+            session,
+            record_id,
+            result,
+            rules=service.rules_from_settings(ctx.settings),
+            now=utcnow(),
+        )
 
 
 @router.post("/{userId}/{rechargeId}/cancel", response_model=schemas.RechargeActionOut)
@@ -179,16 +187,5 @@ async def cancel_recharge(
             f"only a recharge in requires_action can be canceled (this one is {record.status})",
         )
     assert record.payment_intent_id is not None
-    try:
-        result = await ctx.gateway.cancel_payment_intent(record.payment_intent_id)
-    except GatewayError as exc:
-        raise ApiError(502, "stripe_unavailable", exc.message) from None
-    async with ctx.sessions.begin() as session:
-        await service.settle(
-            session,
-            record.id,
-            result,
-            rules=service.rules_from_settings(ctx.settings),
-            now=utcnow(),
-        )
+    await _settle_with(ctx, record.id, ctx.gateway.cancel_payment_intent(record.payment_intent_id))
     return await get_recharge(user_id, recharge_id, ctx)

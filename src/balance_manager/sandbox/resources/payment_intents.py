@@ -24,7 +24,7 @@ from .payment_methods import (
     card_of,
     is_set_up,
     mark_set_up,
-    payment_method_from_data,
+    payment_method_param,
     resolve_payment_method,
 )
 
@@ -167,7 +167,7 @@ def create(call: Call) -> JSON:
         raise invalid_request(
             "The sandbox emulates the card payment method type only.", param="payment_method_types"
         )
-    pm = _payment_method(call)
+    pm = payment_method_param(call)
     if pm is not None:
         _check_pm_customer(pm, p.get("customer"))
     pi_id = random_id("pi")
@@ -236,15 +236,6 @@ def create(call: Call) -> JSON:
     return pi
 
 
-def _payment_method(call: Call) -> JSON | None:
-    p = call.params
-    if p.get("payment_method"):
-        return resolve_payment_method(call.state, p["payment_method"], call.ctx)
-    if p.get("payment_method_data"):
-        return payment_method_from_data(call.state, p["payment_method_data"], "payment_method_data")
-    return None
-
-
 def retrieve(call: Call) -> JSON:
     pi = require(call.state, call.id(), "payment_intent")
     check_client_secret(call, pi)
@@ -303,7 +294,7 @@ def confirm(call: Call) -> JSON:
             else f"You cannot confirm this PaymentIntent because it has a status of {pi['status']}."
         )
         raise error_for_intent(invalid_request(message, code="payment_intent_unexpected_state"), pi)
-    pm = _payment_method(call)
+    pm = payment_method_param(call)
     if pm is None and pi["payment_method"]:
         pm = require(state, pi["payment_method"], "payment_method")
     if pm is None:

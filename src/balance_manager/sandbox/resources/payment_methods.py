@@ -164,6 +164,17 @@ def resolve_payment_method(
     return pm
 
 
+def payment_method_param(call: Call) -> JSON | None:
+    """The card an intent call names: ``payment_method`` (an id or a test id such as
+    ``pm_card_visa``) or inline ``payment_method_data``; None when neither is sent."""
+    p = call.params
+    if p.get("payment_method"):
+        return resolve_payment_method(call.state, p["payment_method"], call.ctx)
+    if p.get("payment_method_data"):
+        return payment_method_from_data(call.state, p["payment_method_data"], "payment_method_data")
+    return None
+
+
 def payment_method_from_data(state: SandboxState, data: JSON, param: str) -> JSON:
     """``payment_method_data[type]=card&payment_method_data[card][…]`` on a confirm."""
     if data.get("type") not in (None, "card"):

@@ -17,7 +17,7 @@ from .payment_methods import (
     card_of,
     decline_payload,
     mark_set_up,
-    payment_method_from_data,
+    payment_method_param,
     resolve_payment_method,
 )
 
@@ -85,7 +85,7 @@ def create(call: Call) -> JSON:
             "The sandbox emulates the card payment method type only.",
             param="payment_method_types",
         )
-    pm = _payment_method(call)
+    pm = payment_method_param(call)
     si_id = random_id("seti")
     auto = p.get("automatic_payment_methods")
     si: JSON = {
@@ -135,15 +135,6 @@ def create(call: Call) -> JSON:
     return si
 
 
-def _payment_method(call: Call) -> JSON | None:
-    p = call.params
-    if p.get("payment_method"):
-        return resolve_payment_method(call.state, p["payment_method"], call.ctx)
-    if p.get("payment_method_data"):
-        return payment_method_from_data(call.state, p["payment_method_data"], "payment_method_data")
-    return None
-
-
 def retrieve(call: Call) -> JSON:
     si = require(call.state, call.id(), "setup_intent")
     check_client_secret(call, si)
@@ -185,7 +176,7 @@ def confirm(call: Call) -> JSON:
             ),
             si,
         )
-    pm = _payment_method(call)
+    pm = payment_method_param(call)
     if pm is None and si["payment_method"]:
         pm = require(state, si["payment_method"], "payment_method")
     if pm is None:
