@@ -122,7 +122,6 @@ def worker() -> None:
     import signal
 
     from balance_manager.payments.gateway import StripeGateway
-    from balance_manager.recharge.service import rules_from_settings
     from balance_manager.recharge.worker import Worker
     from balance_manager.store import migrate as migrations
     from balance_manager.store.db import create_engine, session_factory
@@ -136,12 +135,11 @@ def worker() -> None:
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         await migrations.upgrade(engine)
         stop = asyncio.Event()
-        recharge_worker = Worker(
+        recharge_worker = Worker.from_settings(
+            settings,
             engine=engine,
             sessions=session_factory(engine),
             gateway=StripeGateway.from_settings(settings),
-            rules=rules_from_settings(settings),
-            sweep_interval=settings.recharge_check_interval,
         )
 
         def shutdown() -> None:

@@ -95,7 +95,7 @@ async def test_storm_never_exceeds_the_daily_limit_or_the_cap(
     charged = [
         r for r in records if r.status in {"succeeded", "pending", "processing", "requires_action"}
     ]
-    assert 1 <= len(charged) <= 3
+    assert 0 < len(charged) <= 3
     assert all(r.amount <= 30000 for r in records)
     intents = e.payment_intents(await _customer(e, user))
     assert (

@@ -19,7 +19,6 @@ from balance_manager.api.routes import payment as payment_routes
 from balance_manager.api.routes import webhooks as webhook_routes
 from balance_manager.auth.tokens import TokenSigner
 from balance_manager.payments.gateway import StripeGateway
-from balance_manager.recharge.service import rules_from_settings
 from balance_manager.recharge.worker import Wakeup, Worker
 from balance_manager.settings import Settings
 from balance_manager.store.db import create_engine, session_factory
@@ -58,14 +57,7 @@ def create_app(
     sessions = session_factory(db)
     wakeup = Wakeup()
     worker = (
-        Worker(
-            engine=db,
-            sessions=sessions,
-            gateway=gateway,
-            rules=rules_from_settings(settings),
-            sweep_interval=settings.recharge_check_interval,
-            wakeup=wakeup,
-        )
+        Worker.from_settings(settings, engine=db, sessions=sessions, gateway=gateway, wakeup=wakeup)
         if gateway is not None
         else None
     )

@@ -26,6 +26,7 @@ from balance_manager.payments.gateway import (
     StripeUnavailable,
 )
 from balance_manager.recharge import service, sweeper
+from balance_manager.settings import Settings
 from balance_manager.store.db import SessionFactory
 from balance_manager.store.models import RechargeRecord, User, utcnow
 
@@ -81,6 +82,25 @@ class Worker:
         self.wakeup = wakeup or Wakeup()
         self.poll_interval = poll_interval
         self.clock = clock
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        engine: AsyncEngine,
+        sessions: SessionFactory,
+        gateway: StripeGateway,
+        wakeup: Wakeup | None = None,
+    ) -> Worker:
+        return cls(
+            engine=engine,
+            sessions=sessions,
+            gateway=gateway,
+            rules=service.rules_from_settings(settings),
+            sweep_interval=settings.recharge_check_interval,
+            wakeup=wakeup,
+        )
 
     # --- one pass ---------------------------------------------------------------------
 
