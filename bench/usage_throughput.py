@@ -8,6 +8,10 @@ row lock, idempotency check, ledger insert, balance update, commit); each batch 
 
     .venv/bin/python bench/usage_throughput.py [--seconds 10] [--concurrency 32]
         [--postgres postgresql://postgres@127.0.0.1:5432/test]
+
+The Python load generator shares the 2 cores and caps the figures; with wrk (a C client,
+16 connections) the same server measured 119 debits/s on SQLite and 138/s on PostgreSQL
+(2026-11-26), against 693 and 777 requests/s for /health (which pings the database).
 """
 
 from __future__ import annotations
@@ -141,7 +145,14 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         bench("SQLite", f"sqlite:///{Path(tmp) / 'bench.db'}", args.seconds, args.concurrency)
-    bench("PostgreSQL", _pg_database(args.postgres), args.seconds, args.concurrency)
+    database = _pg_database(args.postgres)
+    try:
+        bench("PostgreSQL", database, args.seconds, args.concurrency)
+    finally:
+        name = database.rsplit("/", 1)[1]
+        subprocess.run(
+            ["psql", args.postgres, "-qc", f'DROP DATABASE "{name}" WITH (FORCE)'], check=True
+        )
 
 
 if __name__ == "__main__":
