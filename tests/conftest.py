@@ -21,6 +21,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from balance_manager.accounts import service as accounts
@@ -72,9 +73,8 @@ def postgres_url() -> Iterator[str | None]:
     """A migrated PostgreSQL database of this run's own, dropped at the end."""
     try:
         url = asyncio.run(_pg_create_database())
-    except Exception as exc:  # the server is down or refuses us
+    except (OSError, SQLAlchemyError):  # the server is down or refuses us
         yield None
-        _ = exc
         return
     yield url
     asyncio.run(_pg_drop_database(url))
