@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from balance_manager import money
 from balance_manager.api import schemas
 from balance_manager.store.models import BalanceConfig, LedgerEntry, RechargeRecord, User
+from balance_manager.store.paging import Page
 
 
 def user(u: User) -> schemas.UserOut:
@@ -72,5 +75,7 @@ def ledger_entry(e: LedgerEntry, cur: money.Currency) -> schemas.LedgerEntryOut:
     )
 
 
-def pagination(total: int, page: int, limit: int, total_pages: int) -> schemas.Pagination:
-    return schemas.Pagination(total=total, page=page, limit=limit, total_pages=total_pages)
+def pagination(page: Page[Any]) -> schemas.Pagination:
+    return schemas.Pagination(
+        total=page.total, page=page.page, limit=page.limit, total_pages=page.total_pages
+    )

@@ -8,7 +8,6 @@ the same transaction as the entry, keeping ``balance == sum(entries)``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from balance_manager import ids, policy
 from balance_manager.errors import Conflict, NotFound, ServiceError
 from balance_manager.store.models import BalanceConfig, LedgerEntry, LedgerKind, OutboxEvent, User
+from balance_manager.store.paging import Page, paginate
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,33 +207,14 @@ def _apply(
     return PostingResult(posting, entry=entry, crossed_minimum=crossed)
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
-    items: list[LedgerEntry]
-    total: int
-    page: int
-    limit: int
-
-    @property
-    def total_pages(self) -> int:
-        return math.ceil(self.total / self.limit) if self.total else 0
-
-
-async def list_entries(session: AsyncSession, user_id: str, *, page: int, limit: int) -> Page:
+async def list_entries(
+    session: AsyncSession, user_id: str, *, page: int, limit: int
+) -> Page[LedgerEntry]:
     """Newest first."""
-    total = await session.scalar(
-        select(func.count()).select_from(LedgerEntry).where(LedgerEntry.user_id == user_id)
+    query = (
+        select(LedgerEntry).where(LedgerEntry.user_id == user_id).order_by(LedgerEntry.id.desc())
     )
-    items = (
-        await session.scalars(
-            select(LedgerEntry)
-            .where(LedgerEntry.user_id == user_id)
-            .order_by(LedgerEntry.id.desc())
-            .offset((page - 1) * limit)
-            .limit(limit)
-        )
-    ).all()
-    return Page(list(items), int(total or 0), page, limit)
+    return await paginate(session, query, page=page, limit=limit)
 
 
 async def entries_sum(session: AsyncSession, user_id: str) -> int:

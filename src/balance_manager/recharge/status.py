@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from balance_manager import money, policy
 from balance_manager.accounts import service as accounts
 from balance_manager.recharge import service
 from balance_manager.store.models import BalanceConfig, RechargeRecord, User, utcnow
+from balance_manager.store.paging import Page, paginate
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,34 +64,14 @@ async def balance_status(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryPage:
-    records: list[RechargeRecord]
-    currency: money.Currency
-    total: int
-    page: int
-    limit: int
-
-    @property
-    def total_pages(self) -> int:
-        return math.ceil(self.total / self.limit) if self.total else 0
-
-
 async def recharge_history(
     session: AsyncSession, user_id: str, *, page: int, limit: int
-) -> HistoryPage:
-    """Newest first."""
+) -> tuple[money.Currency, Page[RechargeRecord]]:
+    """The user's currency and one page of recharge records, newest first."""
     user = await accounts.get_user(session, user_id)
-    total = await session.scalar(
-        select(func.count()).select_from(RechargeRecord).where(RechargeRecord.user_id == user_id)
+    query = (
+        select(RechargeRecord)
+        .where(RechargeRecord.user_id == user_id)
+        .order_by(RechargeRecord.created_at.desc(), RechargeRecord.id.desc())
     )
-    records = (
-        await session.scalars(
-            select(RechargeRecord)
-            .where(RechargeRecord.user_id == user_id)
-            .order_by(RechargeRecord.created_at.desc(), RechargeRecord.id.desc())
-            .offset((page - 1) * limit)
-            .limit(limit)
-        )
-    ).all()
-    return HistoryPage(list(records), money.currency(user.currency), int(total or 0), page, limit)
+    return money.currency(user.currency), await paginate(session, query, page=page, limit=limit)

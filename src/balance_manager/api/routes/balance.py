@@ -24,7 +24,7 @@ from balance_manager.store.models import LedgerKind, User, utcnow
 
 router = APIRouter(prefix="/api/balance", tags=["balance"], route_class=DecimalJSONRoute)
 
-Page = Annotated[int, Query(ge=1, le=1_000_000)]
+PageNumber = Annotated[int, Query(ge=1, le=1_000_000)]
 Limit = Annotated[int, Query(ge=1, le=100)]
 # One transaction per chunk keeps lock hold times short and a failure's blast radius small;
 # idempotency keys make re-sending a whole batch safe.
@@ -98,14 +98,16 @@ async def patch_config(user_id: UserId, body: schemas.ConfigIn, ctx: Context) ->
 
 @router.get("/history/{userId}", response_model=schemas.HistoryOut)
 async def get_history(
-    user_id: UserId, ctx: Context, page: Page = 1, limit: Limit = 20
+    user_id: UserId, ctx: Context, page: PageNumber = 1, limit: Limit = 20
 ) -> schemas.HistoryOut:
     """Recharge records, newest first."""
     async with ctx.sessions.begin() as session:
-        hist = await recharge_status.recharge_history(session, user_id, page=page, limit=limit)
+        cur, records = await recharge_status.recharge_history(
+            session, user_id, page=page, limit=limit
+        )
     return schemas.HistoryOut(
-        records=[presenters.recharge_record(r, hist.currency) for r in hist.records],
-        pagination=presenters.pagination(hist.total, hist.page, hist.limit, hist.total_pages),
+        records=[presenters.recharge_record(r, cur) for r in records.items],
+        pagination=presenters.pagination(records),
     )
 
 
@@ -279,7 +281,7 @@ async def adjust(user_id: OperatorUserId, body: schemas.AdjustIn, ctx: Context) 
 
 @router.get("/ledger/{userId}", response_model=schemas.LedgerOut)
 async def get_ledger(
-    user_id: UserId, ctx: Context, page: Page = 1, limit: Limit = 20
+    user_id: UserId, ctx: Context, page: PageNumber = 1, limit: Limit = 20
 ) -> schemas.LedgerOut:
     """Ledger entries, newest first."""
     async with ctx.sessions.begin() as session:
@@ -289,7 +291,5 @@ async def get_ledger(
     return schemas.LedgerOut(
         entries=[presenters.ledger_entry(e, cur) for e in entries.items],
         currency=cur.code,
-        pagination=presenters.pagination(
-            entries.total, entries.page, entries.limit, entries.total_pages
-        ),
+        pagination=presenters.pagination(entries),
     )
