@@ -63,19 +63,9 @@ def _with_db(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date."""
-    from balance_manager.store import migrate as migrations
-    from balance_manager.store.db import create_engine
+    from balance_manager.store.migrate import upgrade_database
 
-    settings = _settings()
-
-    async def run() -> None:
-        engine = create_engine(settings.database_url)
-        try:
-            await migrations.upgrade(engine)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run())
+    asyncio.run(upgrade_database(_settings().database_url))
     typer.echo("database is up to date")
 
 
@@ -88,20 +78,11 @@ def serve(
     import uvicorn
 
     from balance_manager.api.app import create_app
-    from balance_manager.store import migrate as migrations
-    from balance_manager.store.db import create_engine
+    from balance_manager.store.migrate import upgrade_database
 
     settings = _settings()
     logs.configure(settings.log_level, settings.log_format)
-
-    async def run_migrations() -> None:
-        engine = create_engine(settings.database_url)
-        try:
-            await migrations.upgrade(engine)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run_migrations())
+    asyncio.run(upgrade_database(settings.database_url))
     try:
         application = create_app(settings)
     except ConfigError as exc:
@@ -154,6 +135,7 @@ def worker() -> None:
         try:
             await recharge_worker.run(stop)
         finally:
+            await recharge_worker.gateway.aclose()
             await engine.dispose()
 
     asyncio.run(run())

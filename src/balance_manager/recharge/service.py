@@ -187,6 +187,22 @@ async def open_recharge(
     return record
 
 
+async def open_automatic(
+    session: AsyncSession, user_id: str, *, rules: EngineRules, trigger_detail: str, now: datetime
+) -> RechargeRecord | Skip:
+    """An automatic recharge for one user (usage or sweep), decided under the user's lock."""
+    user, config = await lock_user(session, user_id)
+    return await open_recharge(
+        session,
+        user=user,
+        config=config,
+        rules=rules,
+        triggered_by="auto",
+        trigger_detail=trigger_detail,
+        now=now,
+    )
+
+
 def manual_amount(value: object, *, user: User, config: BalanceConfig) -> int | None:
     """The amount of a manual recharge: explicit (validated) or None for "up to the target"."""
     from balance_manager.amounts import parse_amount

@@ -54,15 +54,8 @@ async def sweep(sessions: SessionFactory, *, rules: service.EngineRules, now: da
     for user_id in user_ids:
         # One short transaction per user: the open re-checks everything under the user's lock.
         async with sessions.begin() as session:
-            user, config = await service.lock_user(session, user_id)
-            outcome = await service.open_recharge(
-                session,
-                user=user,
-                config=config,
-                rules=rules,
-                triggered_by="auto",
-                trigger_detail="sweep",
-                now=now,
+            outcome = await service.open_automatic(
+                session, user_id, rules=rules, trigger_detail="sweep", now=now
             )
             opened += isinstance(outcome, RechargeRecord)
     return opened

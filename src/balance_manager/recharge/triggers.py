@@ -8,7 +8,6 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from balance_manager import policy
 from balance_manager.ledger.service import PostingResult
 from balance_manager.recharge import service
 from balance_manager.store.models import RechargeRecord
@@ -22,7 +21,7 @@ async def after_usage(
     now: datetime,
 ) -> list[RechargeRecord]:
     """Open an automatic recharge for every user the postings left below their minimum."""
-    low_users = sorted(
+    debited = sorted(
         {
             r.posting.user_id
             for r in results
@@ -30,18 +29,9 @@ async def after_usage(
         }
     )
     opened = []
-    for user_id in low_users:
-        user, config = await service.lock_user(session, user_id)
-        if not policy.needs_recharge(user.balance, config.minimum_balance):
-            continue
-        outcome = await service.open_recharge(
-            session,
-            user=user,
-            config=config,
-            rules=rules,
-            triggered_by="auto",
-            trigger_detail="usage",
-            now=now,
+    for user_id in debited:
+        outcome = await service.open_automatic(
+            session, user_id, rules=rules, trigger_detail="usage", now=now
         )
         if isinstance(outcome, RechargeRecord):
             opened.append(outcome)

@@ -13,20 +13,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from balance_manager.payments.gateway import intent_result
+from balance_manager.payments.gateway import intent_result, stripe_field, stripe_id
 from balance_manager.recharge import service
 from balance_manager.store.models import RechargeRecord, utcnow
 
 
 async def settle_from_event(session: AsyncSession, event: Any, ctx: Any) -> str:
-    # The SDK's StripeObject is not a dict (no .get); work on plain data.
-    payload = event.to_dict() if hasattr(event, "to_dict") else event
-    intent = payload["data"]["object"]
-    metadata = intent.get("metadata") or {}
-    record_id = metadata.get("recharge_id")
+    intent = stripe_field(stripe_field(event, "data"), "object")
+    record_id = stripe_field(stripe_field(intent, "metadata"), "recharge_id")
     if record_id is None:
         record_id = await session.scalar(
-            select(RechargeRecord.id).where(RechargeRecord.payment_intent_id == intent.get("id"))
+            select(RechargeRecord.id).where(RechargeRecord.payment_intent_id == stripe_id(intent))
         )
     if record_id is None:
         return "not_a_recharge"

@@ -121,21 +121,23 @@ async def record_usage(
         user = await accounts.get_user(session, user_id)
         cur = money.currency(user.currency)
         amount = parse_amount(body.amount, cur, field="amount", allow_zero=False)
-        result = await ledger.post_one(
-            session,
-            ledger.Posting(
-                user_id=user_id,
-                kind=LedgerKind.USAGE,
-                amount=-amount,
-                reference=body.idempotency_key,
-                description=body.description,
-                metadata=body.metadata,
-                enforce_floor=True,
-            ),
-        )
+        result = await ledger.post_one(session, _usage_posting(user_id, amount, body))
         await _open_recharges(session, ctx, [result])
     _wake(ctx)
     return _posting_out(user_id, amount, cur, result)
+
+
+def _usage_posting(user_id: str, amount: int, event: schemas.UsageIn) -> ledger.Posting:
+    """A usage debit of ``amount`` minor units, idempotent by the event's key."""
+    return ledger.Posting(
+        user_id=user_id,
+        kind=LedgerKind.USAGE,
+        amount=-amount,
+        reference=event.idempotency_key,
+        description=event.description,
+        metadata=event.metadata,
+        enforce_floor=True,
+    )
 
 
 def _posting_out(
@@ -221,20 +223,7 @@ async def _apply_chunk(
         except ServiceError as error:
             results[i] = schemas.BatchResult(**base, status="error", error=_error_body(error))
             continue
-        postings.append(
-            (
-                i,
-                ledger.Posting(
-                    user_id=event.user_id,
-                    kind=LedgerKind.USAGE,
-                    amount=-amount,
-                    reference=event.idempotency_key,
-                    description=event.description,
-                    metadata=event.metadata,
-                    enforce_floor=True,
-                ),
-            )
-        )
+        postings.append((i, _usage_posting(event.user_id, amount, event)))
     posted = await ledger.post_batch(session, [p for _, p in postings]) if postings else []
     await _open_recharges(session, ctx, posted)
     for (i, posting), outcome in zip(postings, posted, strict=True):
