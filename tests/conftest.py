@@ -39,33 +39,28 @@ POSTGRES_ADMIN_URL = os.environ.get(
 TOKEN_SECRET = "test-signing-secret-" + "x" * 32
 
 
-async def _pg_create_database() -> str:
+async def _pg_admin(statement: str) -> None:
+    """Run a statement that cannot run in a transaction (CREATE/DROP DATABASE)."""
     admin = create_engine(POSTGRES_ADMIN_URL)
-    name = f"bm_test_{secrets.token_hex(4)}"
     try:
         async with admin.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+            await conn.execute(text(statement))
     finally:
         await admin.dispose()
+
+
+async def _pg_create_database() -> str:
+    name = f"bm_test_{secrets.token_hex(4)}"
+    await _pg_admin(f'CREATE DATABASE "{name}"')
     url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    engine = create_engine(url)
-    try:
-        await migrate.upgrade(engine)
-    finally:
-        await engine.dispose()
+    await migrate.upgrade_database(url)
     return url
 
 
 async def _pg_drop_database(url: str) -> None:
-    admin = create_engine(POSTGRES_ADMIN_URL)
     name = url.rsplit("/", 1)[1]
-    try:
-        async with admin.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
+    await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -85,12 +80,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file; each test gets a copy (much faster than migrating each time)."""
     path = tmp_path_factory.mktemp("sqlite") / "template.db"
 
-    async def build() -> None:
-        engine = create_engine(f"sqlite+aiosqlite:///{path}")
-        await migrate.upgrade(engine)
-        await engine.dispose()  # the last connection to close folds the WAL into the file
-
-    asyncio.run(build())
+    # Disposing the engine closes the last connection, which folds the WAL into the file.
+    asyncio.run(migrate.upgrade_database(f"sqlite+aiosqlite:///{path}"))
     return path
 
 

@@ -43,11 +43,6 @@ class Currency:
     code: str
     exponent: int
 
-    @property
-    def scale(self) -> int:
-        """Minor units in one major unit (100 for USD, 1 for JPY)."""
-        return int(10**self.exponent)
-
 
 def currency(code: str) -> Currency:
     """The currency for an ISO 4217 code (case-insensitive), or MoneyError."""

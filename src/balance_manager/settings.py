@@ -148,10 +148,6 @@ class Settings(BaseSettings):
         origins.update(_origin(o) for o in self.allowed_return_origins.split(",") if o.strip())
         return frozenset(origins)
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
     def signing_secret(self) -> str:
         """The token-signing secret; services that mint or verify tokens need it."""
         if self.token_signing_secret is None:

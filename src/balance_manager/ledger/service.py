@@ -38,9 +38,6 @@ class PostingResult:
     entry: LedgerEntry | None = None
     replayed: bool = False
     error: ServiceError | None = None
-    # True when this posting took the balance from at/above the minimum to below it: the
-    # moment an automatic recharge is due.
-    crossed_minimum: bool = False
 
     @property
     def ok(self) -> bool:
@@ -204,7 +201,7 @@ def _apply(
                 attempts=0,
             )
         )
-    return PostingResult(posting, entry=entry, crossed_minimum=crossed)
+    return PostingResult(posting, entry=entry)
 
 
 async def list_entries(

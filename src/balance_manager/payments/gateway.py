@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -293,27 +294,30 @@ class StripeGateway:
     ) -> ChargeResult | None:
         """The customer's PaymentIntent whose metadata[metadata_key] == metadata_value, newest
         first (reconciliation once our idempotency key may have expired)."""
-        starting_after: str | None = None
-        for _ in range(max_pages):
-            params: stripe.params.PaymentIntentListParams = {
-                "customer": customer_id,
-                "limit": 100,
-            }
-            if starting_after:
-                params["starting_after"] = starting_after
-            page = await self._call(
-                "payment_intents.list",
-                lambda params=params: self._client.v1.payment_intents.list_async(  # type: ignore[misc]
-                    params=params
-                ),
-            )
-            for intent in page.data:
-                if _metadata(intent).get(metadata_key) == metadata_value:
-                    return intent_result(intent)
-            if not page.has_more or not page.data:
-                return None
-            starting_after = page.data[-1].id
+        seen = 0
+        async for intent in self._each(
+            "payment_intents.list",
+            self._client.v1.payment_intents.list_async,
+            {"customer": customer_id, "limit": 100},
+        ):
+            if _metadata(intent).get(metadata_key) == metadata_value:
+                return intent_result(intent)
+            seen += 1
+            if seen >= max_pages * 100:
+                break
         return None
+
+    async def _each(
+        self, what: str, fetch: Callable[..., Awaitable[Any]], params: dict[str, Any]
+    ) -> AsyncIterator[Any]:
+        """Every item of a Stripe list, page by page, each page through the retrying funnel."""
+        while True:
+            page = await self._call(what, functools.partial(fetch, params=params))
+            for item in page.data:
+                yield item
+            if not page.has_more or not page.data:
+                return
+            params = {**params, "starting_after": page.data[-1].id}
 
     # ------------------------------------------------------------------ cards
 
@@ -326,26 +330,14 @@ class StripeGateway:
         )
         if getattr(customer, "deleted", False):
             raise StripeNotFound(f"customer {customer_id} was deleted", stripe_code="deleted")
-        cards: list[CardSummary] = []
-        starting_after: str | None = None
-        while True:
-            params: stripe.params.PaymentMethodListParams = {
-                "customer": customer_id,
-                "type": "card",
-                "limit": 100,
-            }
-            if starting_after:
-                params["starting_after"] = starting_after
-            page = await self._call(
+        cards = [
+            _card(pm)
+            async for pm in self._each(
                 "payment_methods.list",
-                lambda params=params: self._client.v1.payment_methods.list_async(  # type: ignore[misc]
-                    params=params
-                ),
+                self._client.v1.payment_methods.list_async,
+                {"customer": customer_id, "type": "card", "limit": 100},
             )
-            cards.extend(_card(pm) for pm in page.data)
-            if not page.has_more or not page.data:
-                break
-            starting_after = page.data[-1].id
+        ]
         invoice_settings = stripe_field(customer, "invoice_settings")
         return cards, stripe_id(stripe_field(invoice_settings, "default_payment_method"))
 

@@ -175,22 +175,30 @@ def routes(rt: Runtime) -> list[Route]:
                 _set_default(customer, pm["id"], ctx)
         return back(secret, notice=f"Card ending in {pm['card']['last4']} added.")
 
-    async def detach(request: Request) -> Response:
+    def owned_card(request: Request) -> tuple[str, JSON, JSON] | None:
+        """(secret, portal session, card) when the card in the path is the session's
+        customer's; None otherwise, so one customer's portal never touches another's card."""
         secret = request.path_params["secret"]
         session = session_for(secret)
         pm = state.get(request.path_params["pm"], "payment_method")
         if session is None or pm is None or pm.get("customer") != session["customer"]:
+            return None
+        return secret, session, pm
+
+    async def detach(request: Request) -> Response:
+        owned = owned_card(request)
+        if owned is None:
             return HTMLResponse("Not found", 404)
+        secret, _session, pm = owned
         with state.lock:
             payment_methods.detach(state, pm, ctx_of(request))
         return back(secret, notice=f"Card ending in {pm['card']['last4']} removed.")
 
     async def make_default(request: Request) -> Response:
-        secret = request.path_params["secret"]
-        session = session_for(secret)
-        pm = state.get(request.path_params["pm"], "payment_method")
-        if session is None or pm is None or pm.get("customer") != session["customer"]:
+        owned = owned_card(request)
+        if owned is None:
             return HTMLResponse("Not found", 404)
+        secret, session, pm = owned
         with state.lock:
             _set_default(state.objects[session["customer"]], pm["id"], ctx_of(request))
         return back(secret, notice=f"Card ending in {pm['card']['last4']} is now the default.")
