@@ -205,3 +205,17 @@ __all__ = [
     "check_limit",
     "validate",
 ]
+
+
+# How the customer accepted a mandate (PaymentIntents and SetupIntents take the same shape).
+MANDATE_DATA = Obj(
+    {
+        "customer_acceptance": Obj(
+            {
+                "type": STR,
+                "accepted_at": STR,
+                "online": Obj({"ip_address": STR, "user_agent": STR}),
+            }
+        )
+    }
+)

@@ -12,7 +12,19 @@ import copy
 from typing import Any, NoReturn
 
 from .. import cards
-from ..params import BOOL, INT, META, PAYMENT_METHOD_DATA, STR, Enum, ListOf, Obj, Req, Spec
+from ..params import (
+    BOOL,
+    INT,
+    MANDATE_DATA,
+    META,
+    PAYMENT_METHOD_DATA,
+    STR,
+    Enum,
+    ListOf,
+    Obj,
+    Req,
+    Spec,
+)
 from ..routing import Call, Route, list_params, paginate
 from ..state import RequestContext, SandboxState, random_id
 from ..wire import JSON, StripeError, card_error, invalid_request
@@ -72,17 +84,7 @@ _CONFIRM: dict[str, Spec] = {
     "setup_future_usage": Enum(("on_session", "off_session")),
     "error_on_requires_action": BOOL,
     "use_stripe_sdk": BOOL,
-    "mandate_data": Obj(
-        {
-            "customer_acceptance": Obj(
-                {
-                    "type": STR,
-                    "accepted_at": STR,
-                    "online": Obj({"ip_address": STR, "user_agent": STR}),
-                }
-            )
-        }
-    ),
+    "mandate_data": MANDATE_DATA,
     "client_secret": STR,
 }
 CREATE: dict[str, Spec] = {

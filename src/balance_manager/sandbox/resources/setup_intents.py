@@ -6,7 +6,7 @@ import copy
 from typing import NoReturn
 
 from .. import cards
-from ..params import BOOL, META, PAYMENT_METHOD_DATA, STR, Enum, ListOf, Obj, Spec
+from ..params import BOOL, MANDATE_DATA, META, PAYMENT_METHOD_DATA, STR, Enum, ListOf, Obj, Spec
 from ..routing import Call, Route, list_params, paginate
 from ..state import RequestContext, SandboxState, random_id
 from ..wire import JSON, StripeError, invalid_request
@@ -34,17 +34,7 @@ _CONFIRM: dict[str, Spec] = {
     "payment_method_options": _PMO,
     "return_url": STR,
     "use_stripe_sdk": BOOL,
-    "mandate_data": Obj(
-        {
-            "customer_acceptance": Obj(
-                {
-                    "type": STR,
-                    "accepted_at": STR,
-                    "online": Obj({"ip_address": STR, "user_agent": STR}),
-                }
-            )
-        }
-    ),
+    "mandate_data": MANDATE_DATA,
     "client_secret": STR,
 }
 CREATE: dict[str, Spec] = {
