@@ -24,13 +24,13 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from balance_manager.accounts import service as accounts
 from balance_manager.api.app import create_app
 from balance_manager.auth import api_keys
 from balance_manager.settings import Settings, load_settings
 from balance_manager.store import migrate
 from balance_manager.store.db import SessionFactory, create_engine, session_factory
 from balance_manager.store.models import Base
+from balance_manager.usecases import accounts
 from tests._support import unavailable
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -169,7 +169,9 @@ class UserMaker:
         self.counter += 1
         fields.setdefault("email", f"user{self.counter}-{secrets.token_hex(3)}@example.com")
         async with self.sessions.begin() as session:
-            user, _ = await accounts.create_user(session, settings=self.settings, **fields)
+            user, _ = await accounts.create_user_in(
+                session, self.settings, accounts.NewUser(**fields)
+            )
         return user.id
 
 

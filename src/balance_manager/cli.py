@@ -102,10 +102,9 @@ def worker() -> None:
     Several workers can share one PostgreSQL database."""
     import signal
 
-    from balance_manager.payments.gateway import StripeGateway
-    from balance_manager.recharge.worker import Worker
     from balance_manager.store import migrate as migrations
-    from balance_manager.store.db import create_engine, session_factory
+    from balance_manager.usecases.services import Services
+    from balance_manager.worker import Worker
 
     settings = _settings()
     logs.configure(settings.log_level, settings.log_format)
@@ -113,15 +112,10 @@ def worker() -> None:
         _fail("STRIPE_SECRET_KEY is not set: the worker has nothing to charge with")
 
     async def run() -> None:
-        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
-        await migrations.upgrade(engine)
+        services = Services.from_settings(settings)
+        await migrations.upgrade(services.engine)
         stop = asyncio.Event()
-        recharge_worker = Worker.from_settings(
-            settings,
-            engine=engine,
-            sessions=session_factory(engine),
-            gateway=StripeGateway.from_settings(settings),
-        )
+        recharge_worker = Worker.from_settings(settings, services)
 
         def shutdown() -> None:
             # Stop after the current pass, without waiting out the poll interval.
@@ -135,8 +129,7 @@ def worker() -> None:
         try:
             await recharge_worker.run(stop)
         finally:
-            await recharge_worker.gateway.aclose()
-            await engine.dispose()
+            await services.aclose()
 
     asyncio.run(run())
 
@@ -186,20 +179,22 @@ def users_create(
     balance: Annotated[str | None, typer.Option(help="Opening balance, e.g. -50.")] = None,
 ) -> None:
     """Create a user; prints the new user id on the last line."""
-    from balance_manager.accounts import service as accounts
+    from balance_manager.usecases import accounts
 
     settings = _settings()
 
     async def work(session: Any) -> str:
-        user, _ = await accounts.create_user(
+        user, _ = await accounts.create_user_in(
             session,
-            settings=settings,
-            email=email,
-            user_id=user_id,
-            currency=currency,
-            minimum_balance=minimum,
-            target_balance=target,
-            initial_balance=balance,
+            settings,
+            accounts.NewUser(
+                email=email,
+                user_id=user_id,
+                currency=currency,
+                minimum_balance=minimum,
+                target_balance=target,
+                initial_balance=balance,
+            ),
         )
         return user.id
 
@@ -210,7 +205,7 @@ def users_create(
 def users_show(user_id: str) -> None:
     """Show a user's balance and config."""
     from balance_manager import money
-    from balance_manager.accounts import service as accounts
+    from balance_manager.usecases import accounts
 
     async def work(session: Any) -> str:
         user, config = await accounts.get_config(session, user_id)
@@ -237,8 +232,8 @@ def token(
     """Mint a customer token for USER_ID; printed alone on the last line."""
     from datetime import timedelta
 
-    from balance_manager.accounts import service as accounts
     from balance_manager.auth.tokens import TokenSigner
+    from balance_manager.usecases import accounts
 
     settings = _settings()
     try:

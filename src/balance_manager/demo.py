@@ -31,33 +31,35 @@ class DemoCredentials:
 async def prepare(settings: Settings, sdk: stripe.StripeClient) -> DemoCredentials:
     """Migrate and seed: the test user at -50 (minimum 150, target 600) with a Visa test card,
     and two users whose cards decline or need authentication."""
-    from balance_manager.accounts import service as accounts
     from balance_manager.auth import api_keys
     from balance_manager.auth.tokens import TokenSigner
-    from balance_manager.payments.gateway import StripeGateway
     from balance_manager.store import migrate
-    from balance_manager.store.db import create_engine, session_factory
+    from balance_manager.usecases import accounts, cards
+    from balance_manager.usecases.services import Services
 
-    engine = create_engine(settings.database_url)
-    gateway = StripeGateway.from_settings(settings)
+    services = Services.from_settings(settings)
+    gateway = services.gateway
+    assert gateway is not None
     seeds = [
         (DEMO_USER_ID, "demo@example.com", "pm_card_visa", -50),
         (*DECLINE_USER, 200),
         (*SCA_USER, 200),
     ]
     try:
-        await migrate.upgrade(engine)
-        async with session_factory(engine).begin() as session:
+        await migrate.upgrade(services.engine)
+        async with services.sessions.begin() as session:
             key = await api_keys.create_key(session, name="demo")
             for user_id, email, card, opening in seeds:
-                user, _ = await accounts.create_user(
+                user, _ = await accounts.create_user_in(
                     session,
-                    settings=settings,
-                    email=email,
-                    user_id=user_id,
-                    minimum_balance=150,
-                    target_balance=600,
-                    initial_balance=opening,
+                    settings,
+                    accounts.NewUser(
+                        email=email,
+                        user_id=user_id,
+                        minimum_balance=150,
+                        target_balance=600,
+                        initial_balance=opening,
+                    ),
                 )
                 customer = await gateway.ensure_customer(user_id=user_id, email=email)
                 method = sdk.v1.payment_methods.attach(card, params={"customer": customer})
@@ -65,10 +67,10 @@ async def prepare(settings: Settings, sdk: stripe.StripeClient) -> DemoCredentia
                     customer_id=customer, payment_method_id=method.id
                 )
                 user.stripe_customer_id = customer
-                await accounts.set_default_payment_method(session, user_id, method.id)
+                await session.flush()
+                await cards.set_default_in(services, session, user_id, method.id)
     finally:
-        await gateway.aclose()
-        await engine.dispose()
+        await services.aclose()
     token = TokenSigner(settings.signing_secret(), ttl=timedelta(hours=12)).mint(DEMO_USER_ID)
     return DemoCredentials(DEMO_USER_ID, key.secret, token.token)
 

@@ -4,7 +4,8 @@ ServiceError            code, message, field?
  ├── InvalidInput       a value broke a rule             → 400
  ├── NotFound           no such user / record            → 404
  ├── Conflict           idempotency key reused, email taken, limit reached → 409
- └── Unprocessable      well-formed, but not possible now → 422
+ ├── Unprocessable      well-formed, but not possible now → 422
+ └── NotConfigured      the service lacks a setting this needs (Stripe) → 503
 """
 
 from __future__ import annotations
@@ -35,3 +36,7 @@ class Conflict(ServiceError):
 
 class Unprocessable(ServiceError):
     code = "unprocessable"
+
+
+class NotConfigured(ServiceError):
+    code = "not_configured"

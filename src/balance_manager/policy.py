@@ -1,4 +1,5 @@
-"""Recharge policy: when a balance needs topping up and by how much. Pure, no I/O.
+"""Recharge policy: whether a recharge may start, when a balance needs topping up and by
+how much. Pure, no I/O: :func:`decide` is the one recharge decision.
 
 All amounts are integer minor units of one currency.
 """
@@ -6,10 +7,12 @@ All amounts are integer minor units of one currency.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
 from balance_manager import money
+from balance_manager.states import TriggeredBy
 
 
 class FeeMode(StrEnum):
@@ -29,6 +32,20 @@ class FeeRule:
         if self.mode is FeeMode.GROSS_UP:
             return money.gross_up(amount, self.rate, self.fixed)
         return money.fee(amount, self.rate)
+
+
+@dataclass(frozen=True, slots=True)
+class RechargeRules:
+    """The engine's configuration: the fee, and how declines and dead workers are handled."""
+
+    fee_rule: FeeRule
+    max_consecutive_failures: int = 3
+    backoff_seconds: int = 300
+    processing_timeout_seconds: int = 120
+
+    def backoff_after(self, consecutive_failures: int) -> int:
+        """Seconds to wait after the n-th decline in a row: doubling from ``backoff_seconds``."""
+        return int(self.backoff_seconds * 2 ** max(consecutive_failures - 1, 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,31 +90,112 @@ def full_top_up_possible(*, minimum: int, target: int, max_amount: int) -> bool:
 
 
 class BlockedReason(StrEnum):
-    """Why a recharge cannot be charged right now, in the order they are checked."""
+    """Why no recharge is opened, in the order :func:`decide` checks them."""
 
     NO_PAYMENT_METHOD = "no_payment_method"
+    AUTO_RECHARGE_DISABLED = "auto_recharge_disabled"
     PAUSED = "auto_recharge_paused"
     RECHARGE_IN_FLIGHT = "recharge_in_progress"
-    DAILY_LIMIT = "daily_limit_reached"
     BACKING_OFF = "backing_off_after_failure"
+    DAILY_LIMIT = "daily_limit_reached"
+    ABOVE_MINIMUM = "above_minimum"  # automatic only: nothing is needed yet
+    NOTHING_TO_RECHARGE = "nothing_to_recharge"  # manual, no amount, at or above the target
+
+    @property
+    def about_the_account(self) -> bool:
+        """True for reasons that refuse any recharge now, whatever the amount."""
+        return self not in {BlockedReason.ABOVE_MINIMUM, BlockedReason.NOTHING_TO_RECHARGE}
 
 
-def recharge_blocked_reason(
-    *,
-    has_payment_method: bool,
-    paused: bool,
-    in_flight: bool,
-    daily_limit_reached: bool = False,
-    backing_off: bool = False,
-) -> BlockedReason | None:
-    if not has_payment_method:
-        return BlockedReason.NO_PAYMENT_METHOD
-    if paused:
-        return BlockedReason.PAUSED
-    if in_flight:
-        return BlockedReason.RECHARGE_IN_FLIGHT
-    if daily_limit_reached:
-        return BlockedReason.DAILY_LIMIT
-    if backing_off:
-        return BlockedReason.BACKING_OFF
-    return None
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """Everything the recharge decision reads, taken under the user's row lock."""
+
+    balance: int
+    minimum: int
+    target: int
+    max_amount: int
+    max_daily: int
+    auto_enabled: bool
+    paused: bool
+    has_payment_method: bool
+    in_flight: bool
+    backoff_until: datetime | None
+    # Recharges counted against max_daily today: charged or in flight, plus failed manual
+    # attempts (so a customer token cannot be used to test cards).
+    attempts_today: int
+
+
+@dataclass(frozen=True, slots=True)
+class RechargeRequest:
+    trigger: TriggeredBy
+    amount: int | None = None  # manual only: top up by exactly this much
+    # Operator only: charge even while auto-recharge is paused or backing off after a decline.
+    override_holds: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    blocked: BlockedReason | None
+    calculation: RechargeCalculation | None = None
+
+    @property
+    def opens(self) -> bool:
+        return self.blocked is None
+
+
+def decide(
+    state: AccountState, request: RechargeRequest, *, now: datetime, fee_rule: FeeRule
+) -> Decision:
+    """The one recharge decision: may a recharge start now, and for how much?
+
+    Automatic recharges (usage, sweep, a new card), manual ones and the status view all ask
+    this function. The checks, in order — the first that fails is the answer:
+
+    1. a default card exists;
+    2. automatic only: auto-recharge is enabled;
+    3. auto-recharge is not paused after repeated declines (operator override for manual);
+    4. no recharge is already in flight;
+    5. not backing off after a decline (operator override for manual);
+    6. fewer than ``max_daily`` recharges charged or in flight today (plus failed manual
+       attempts), so concurrency or a customer cannot exceed the limit;
+    7. the amount: automatic → only below the minimum, up to the target, capped at
+       ``max_amount``; manual → up to the target (nothing if at or above it), or exactly the
+       amount asked for.
+    """
+    automatic = request.trigger is TriggeredBy.AUTO
+    hold_applies = automatic or not request.override_holds
+    if not state.has_payment_method:
+        return Decision(BlockedReason.NO_PAYMENT_METHOD)
+    if automatic and not state.auto_enabled:
+        return Decision(BlockedReason.AUTO_RECHARGE_DISABLED)
+    if hold_applies and state.paused:
+        return Decision(BlockedReason.PAUSED)
+    if state.in_flight:
+        return Decision(BlockedReason.RECHARGE_IN_FLIGHT)
+    if hold_applies and state.backoff_until is not None and state.backoff_until > now:
+        return Decision(BlockedReason.BACKING_OFF)
+    if state.attempts_today >= state.max_daily:
+        return Decision(BlockedReason.DAILY_LIMIT)
+
+    if automatic and not needs_recharge(state.balance, state.minimum):
+        return Decision(BlockedReason.ABOVE_MINIMUM)
+    if request.amount is not None:
+        fee = fee_rule.fee_for(request.amount)
+        return Decision(
+            None,
+            RechargeCalculation(
+                recharge_amount=request.amount,
+                fee=fee,
+                total_charge=request.amount + fee,
+                new_balance=state.balance + request.amount,
+                capped=False,
+                uncapped_amount=request.amount,
+            ),
+        )
+    calculation = calculate_recharge(
+        balance=state.balance, target=state.target, max_amount=state.max_amount, fee_rule=fee_rule
+    )
+    if calculation is None:
+        return Decision(BlockedReason.NOTHING_TO_RECHARGE)
+    return Decision(None, calculation)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -146,9 +148,17 @@ async def test_revoked_key_is_401(
     assert (await client.get(f"/api/balance/status/{a}", headers=headers)).status_code == 200
     async with sessions.begin() as session:
         await api_keys.revoke_key(session, key_id_or_prefix=key.id)
-    response = await client.get(f"/api/balance/status/{a}", headers=headers)
+    # Verdicts are cached per process for API_KEY_CACHE_SECONDS (2): revocation (by the CLI,
+    # another process) takes effect within that, and stays in effect.
+    revoked_at = time.monotonic()
+    while (
+        response := await client.get(f"/api/balance/status/{a}", headers=headers)
+    ).status_code == 200:
+        assert time.monotonic() - revoked_at < 5, "the revoked key still works after 5 s"
+        await asyncio.sleep(0.1)
     assert response.status_code == 401
     assert "revoked" in response.json()["error"]["message"]
+    assert (await client.get(f"/api/balance/status/{a}", headers=headers)).status_code == 401
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from balance_manager.ids import new_id
-from balance_manager.ledger.service import entries_sum
 from balance_manager.store.db import SessionFactory
+from balance_manager.store.ledger import entries_sum
 from balance_manager.store.models import RechargeRecord, User, utcnow
 from tests.conftest import UserMaker
 

@@ -275,8 +275,8 @@ def test_sandbox_delivers_card_events_end_to_end(
     a duplicate delivery is processed once."""
     import asyncio
 
-    from balance_manager.accounts import service as accounts
     from balance_manager.store.db import create_engine, session_factory
+    from balance_manager.usecases import accounts
 
     sdk = _sdk(stripe_sandbox)
     endpoint = sdk.v1.webhook_endpoints.create(
@@ -292,8 +292,10 @@ def test_sandbox_delivers_card_events_end_to_end(
 
     async def setup(sessions: SessionFactory) -> str:
         async with sessions.begin() as session:
-            user, _ = await accounts.create_user(
-                session, settings=hook_settings, email=f"hook-{secrets.token_hex(3)}@example.com"
+            user, _ = await accounts.create_user_in(
+                session,
+                hook_settings,
+                accounts.NewUser(email=f"hook-{secrets.token_hex(3)}@example.com"),
             )
             return user.id
 

@@ -10,9 +10,11 @@ from concurrent.futures import ProcessPoolExecutor
 import httpx
 import pytest
 
-from balance_manager.ledger import service as ledger
-from balance_manager.store.db import SessionFactory, create_engine, session_factory
-from balance_manager.store.models import LedgerKind, User
+from balance_manager import posting
+from balance_manager.states import LedgerKind
+from balance_manager.store import ledger
+from balance_manager.store.db import SessionFactory, create_engine
+from balance_manager.store.models import User, utcnow
 from tests.conftest import UserMaker
 
 
@@ -118,22 +120,26 @@ def _debit_in_own_process(url: str, user_id: str, worker: int, count: int) -> in
 
     async def run() -> int:
         engine = create_engine(url, pool_size=5)
-        sessions = session_factory(engine)
         applied = 0
         try:
             for i in range(count):
-                async with sessions.begin() as session:
-                    result = await ledger.post_one(
-                        session,
-                        ledger.Posting(
-                            user_id=user_id,
-                            kind=LedgerKind.USAGE,
-                            amount=-7,
-                            # half of each process's keys collide with another process's
-                            reference=f"shared-{i}" if i % 2 else f"p{worker}-{i}",
-                        ),
+                async with engine.begin() as conn:
+                    posted = await ledger.post(
+                        conn,
+                        [
+                            posting.Posting(
+                                user_id=user_id,
+                                kind=LedgerKind.USAGE,
+                                amount=-7,
+                                # half of each process's keys collide with another process's
+                                reference=f"shared-{i}" if i % 2 else f"p{worker}-{i}",
+                            )
+                        ],
+                        now=utcnow(),
                     )
-                applied += not result.replayed
+                (result,) = posted.results
+                assert result.ok
+                applied += result.outcome is posting.Outcome.APPLIED
         finally:
             await engine.dispose()
         return applied

@@ -51,6 +51,7 @@ async def test_one_in_flight_recharge_per_user_is_enforced_by_the_database(
             currency="usd",
             status=status,
             triggered_by="auto",
+            trigger_detail="usage",
         )
 
     async with sessions.begin() as session:

@@ -14,14 +14,15 @@ import stripe
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from balance_manager.accounts import service as accounts
 from balance_manager.api.app import create_app
 from balance_manager.api.context import AppContext
-from balance_manager.ledger.service import entries_sum
-from balance_manager.recharge.worker import Worker
 from balance_manager.settings import Settings
 from balance_manager.store.db import SessionFactory
-from balance_manager.store.models import LedgerEntry, RechargeRecord, User, utcnow
+from balance_manager.store.ledger import entries_sum
+from balance_manager.store.models import BalanceConfig, LedgerEntry, RechargeRecord, User, utcnow
+from balance_manager.usecases import cards
+from balance_manager.usecases.services import Services
+from balance_manager.worker import Worker
 from tests.conftest import UserMaker
 
 
@@ -48,8 +49,36 @@ class Engine:
     stripe: stripe.StripeClient
     sessions: SessionFactory
 
-    async def give_card(self, user_id: str, card: str = "pm_card_visa") -> str:
-        """A Stripe customer for the user with ``card`` attached and set as default."""
+    @property
+    def svc(self) -> Services:
+        return self.ctx.services
+
+    def second_worker(self, **options: Any) -> Worker:
+        """Another worker on the same database and Stripe, as a second process would be
+        (its own wake-up signal unless given one)."""
+        from balance_manager.store.wakeups import Wakeup
+
+        svc = self.svc
+        other = Services(
+            settings=svc.settings,
+            engine=svc.engine,
+            sessions=svc.sessions,
+            gateway=svc.gateway,
+            rules=svc.rules,
+            wakeup=options.pop("wakeup", None) or Wakeup(),
+            clock=svc.clock,
+        )
+        options.setdefault("sweep_interval", 300)
+        return Worker(other, **options)
+
+    async def give_card(
+        self, user_id: str, card: str = "pm_card_visa", *, react: bool = False
+    ) -> str:
+        """A Stripe customer for the user with ``card`` attached and set as default.
+
+        ``react=False`` seeds the card as set-up state (nothing else happens); ``react=True``
+        sets it through the product's own path, which resumes a paused auto-recharge and,
+        below the minimum, opens the recharge at once."""
         async with self.sessions.begin() as session:
             user = await session.get(User, user_id)
             assert user is not None
@@ -61,7 +90,13 @@ class Engine:
             user = await session.get(User, user_id)
             assert user is not None
             user.stripe_customer_id = customer
-            await accounts.set_default_payment_method(session, user_id, pm.id)
+            await session.flush()
+            if react:
+                await cards.set_default_in(self.svc, session, user_id, pm.id)
+            else:
+                config = await session.get(BalanceConfig, user_id)
+                assert config is not None
+                config.default_payment_method_id = pm.id
         return pm.id
 
     async def usage(
@@ -111,16 +146,16 @@ async def engine_app(
     settings = stripe_settings.model_copy(update={"recharge_retry_backoff_seconds": 60})
     app = create_app(settings, engine=engine, embedded_worker=False)
     ctx: AppContext = app.state.ctx
-    assert ctx.worker is not None
+    worker = Worker.from_settings(settings, ctx.services)
     clock = Clock()
-    ctx.worker.clock = clock
+    ctx.services.clock = clock
     sdk = stripe.StripeClient(
         stripe_sandbox.secret_key, base_addresses={"api": stripe_sandbox.base_url}
     )
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver"
     ) as client:
-        yield Engine(client, ctx, ctx.worker, clock, stripe_sandbox, sdk, sessions)
+        yield Engine(client, ctx, worker, clock, stripe_sandbox, sdk, sessions)
 
 
 @pytest.fixture

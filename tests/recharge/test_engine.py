@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
-from balance_manager.recharge import webhooks
 from balance_manager.store.models import User
+from balance_manager.usecases import stripe_events
 from tests.conftest import UserMaker
 from tests.recharge.conftest import Engine
 
@@ -130,8 +130,13 @@ async def test_declines_back_off_pause_after_three_and_resume_with_a_new_card(
     e.clock.advance(3600)
     assert await e.worker.sweep() == 0  # paused, not just backing off
 
-    await e.give_card(user, "pm_card_visa")  # a new default card resumes
-    assert await e.worker.sweep() == 1
+    # A new default card resumes, and (still below the minimum) opens the recharge at once.
+    await e.give_card(user, "pm_card_visa", react=True)
+    assert [(r.status, r.trigger_detail) for r in await e.records(user)][-1] == (
+        "pending",
+        "card",
+    )
+    assert await e.worker.sweep() == 0
     await e.worker.run_once()
     assert await e.balance(user) == (60000, 60000)
     assert [r.status for r in await e.records(user)] == ["failed", "failed", "failed", "succeeded"]
@@ -180,7 +185,10 @@ async def test_authentication_required_then_completed_on_session_credits_once(
     event = {"type": "payment_intent.succeeded", "data": {"object": intent.to_dict()}}
     for _ in range(2):
         async with e.sessions.begin() as session:
-            assert await webhooks.settle_from_event(session, event, e.ctx) == "already_succeeded"
+            assert (
+                await stripe_events.settle_payment_intent(e.svc, session, event, {})
+                == "already_succeeded"
+            )
     await e.client.post(f"/api/balance/recharge/{user}/{record.id}/refresh", headers=headers)
     assert await e.credits(user) == 1
     assert await e.balance(user) == (60000, 60000)
@@ -207,13 +215,15 @@ async def test_out_of_order_webhooks_never_undo_a_credit(
     }
     async with e.sessions.begin() as session:
         assert (
-            await webhooks.settle_from_event(session, {"data": {"object": fake_intent}}, e.ctx)
+            await stripe_events.settle_payment_intent(
+                e.svc, session, {"data": {"object": fake_intent}}, {}
+            )
             == "credited"
         )
     async with e.sessions.begin() as session:
-        assert await webhooks.settle_from_event(
-            session, {"data": {"object": failed_intent}}, e.ctx
-        ) == ("ignored_succeeded")
+        assert await stripe_events.settle_payment_intent(
+            e.svc, session, {"data": {"object": failed_intent}}, {}
+        ) == ("ignored_terminal")
     assert await e.credits(user) == 1
     assert (await e.records(user))[0].status == "succeeded"
     assert await e.balance(user) == (60000, 60000)

@@ -5,22 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-from balance_manager.recharge.worker import Worker
 from balance_manager.store.models import User
+from balance_manager.worker import Worker
 from tests.conftest import UserMaker
 from tests.recharge.conftest import Engine
-
-
-def _second_worker(e: Engine) -> Worker:
-    assert e.ctx.gateway is not None
-    return Worker(
-        engine=e.ctx.engine,
-        sessions=e.sessions,
-        gateway=e.ctx.gateway,
-        rules=e.worker.rules,
-        sweep_interval=300,
-        clock=e.clock,
-    )
 
 
 async def _customer(e: Engine, user: str) -> str:
@@ -38,7 +26,7 @@ async def test_100_debits_a_manual_recharge_and_a_sweep_at_once_charge_once(
         minimum_balance=150, target_balance=600, initial_balance=160, max_daily_recharges=1
     )
     await e.give_card(user)
-    other = _second_worker(e)
+    other = e.second_worker()
 
     jobs = [e.usage(user, 1, f"d{i}", operator) for i in range(100)]
     jobs.append(e.client.post(f"/api/balance/recharge/{user}", headers=operator))
@@ -74,7 +62,7 @@ async def test_storm_never_exceeds_the_daily_limit_or_the_cap(
         max_recharge_amount=300,
     )
     await e.give_card(user)
-    workers = [e.worker, _second_worker(e)]
+    workers = [e.worker, e.second_worker()]
     stop = asyncio.Event()
 
     async def keep_working(worker: Worker) -> None:

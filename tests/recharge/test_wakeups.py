@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from balance_manager.recharge.worker import Wakeup, Worker
+from balance_manager.store.wakeups import Wakeup
 from tests.conftest import UserMaker
 from tests.recharge.conftest import Engine
 
@@ -19,18 +19,8 @@ async def test_notify_wakes_a_listening_worker_at_once(
     e = engine_app
     user = await make_user(minimum_balance=150, target_balance=600, initial_balance=200)
     await e.give_card(user)
-    assert e.ctx.gateway is not None
     # Its own Wakeup: only NOTIFY can reach it; its poll would take 60 s.
-    listener = Worker(
-        engine=e.ctx.engine,
-        sessions=e.sessions,
-        gateway=e.ctx.gateway,
-        rules=e.worker.rules,
-        sweep_interval=3600,
-        wakeup=Wakeup(),
-        poll_interval=60,
-        clock=e.clock,
-    )
+    listener = e.second_worker(wakeup=Wakeup(), sweep_interval=3600, poll_interval=60)
     stop = asyncio.Event()
     task = asyncio.create_task(listener.run(stop))
     await asyncio.sleep(0.5)  # it has swept, found nothing, and is waiting

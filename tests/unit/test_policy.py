@@ -24,19 +24,6 @@ def test_full_top_up_possible() -> None:
     assert not policy.full_top_up_possible(minimum=150, target=600, max_amount=449)
 
 
-def test_blocked_reason_order() -> None:
-    assert policy.recharge_blocked_reason(
-        has_payment_method=False, paused=True, in_flight=True
-    ) == (policy.BlockedReason.NO_PAYMENT_METHOD)
-    assert policy.recharge_blocked_reason(
-        has_payment_method=True, paused=True, in_flight=False
-    ) == (policy.BlockedReason.PAUSED)
-    assert (
-        policy.recharge_blocked_reason(has_payment_method=True, paused=False, in_flight=False)
-        is None
-    )
-
-
 def test_gross_up_mode() -> None:
     rule = policy.FeeRule(Decimal("0.029"), policy.FeeMode.GROSS_UP, fixed=30)
     assert rule.fee_for(10000) == 330

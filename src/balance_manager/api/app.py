@@ -14,14 +14,12 @@ from balance_manager import __version__
 from balance_manager.api import errors
 from balance_manager.api.context import AppContext
 from balance_manager.api.limits import BodySizeLimit
-from balance_manager.api.routes import balance, health, recharge, users
-from balance_manager.api.routes import payment as payment_routes
-from balance_manager.api.routes import webhooks as webhook_routes
+from balance_manager.api.routes import balance, health, payment, recharge, stripe_webhook, users
+from balance_manager.auth.api_keys import KeyVerifier
 from balance_manager.auth.tokens import TokenSigner
-from balance_manager.payments.gateway import StripeGateway
-from balance_manager.recharge.worker import Wakeup, Worker
 from balance_manager.settings import Settings
-from balance_manager.store.db import create_engine, session_factory
+from balance_manager.usecases.services import Services
+from balance_manager.worker import Worker
 
 DESCRIPTION = """Prepaid balances kept topped up with off-session Stripe charges.
 
@@ -47,20 +45,8 @@ def create_app(
         settings.signing_secret(), ttl=timedelta(seconds=settings.customer_token_ttl_seconds)
     )
     owns_engine = engine is None
-    db = engine or create_engine(
-        settings.database_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-    )
-
-    gateway = StripeGateway.from_settings(settings) if settings.stripe_secret_key else None
-    sessions = session_factory(db)
-    wakeup = Wakeup()
-    worker = (
-        Worker.from_settings(settings, engine=db, sessions=sessions, gateway=gateway, wakeup=wakeup)
-        if gateway is not None
-        else None
-    )
+    services = Services.from_settings(settings, engine=engine)
+    worker = Worker.from_settings(settings, services) if services.payments_enabled else None
     run_worker = settings.embedded_worker if embedded_worker is None else embedded_worker
 
     @asynccontextmanager
@@ -71,13 +57,10 @@ def create_app(
             yield
         finally:
             stop.set()
-            wakeup.set()
+            services.wakeup.set()
             if task is not None:
                 await task
-            if gateway is not None:
-                await gateway.aclose()
-            if owns_engine:
-                await db.dispose()
+            await services.aclose(dispose_engine=owns_engine)
 
     app = FastAPI(
         title="Stripe Balance Manager",
@@ -86,13 +69,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ctx = AppContext(
-        settings=settings,
-        engine=db,
-        sessions=sessions,
+        services=services,
         tokens=signer,
-        gateway=gateway,
-        wakeup=wakeup,
-        worker=worker,
+        keys=KeyVerifier(services.reads, services.sessions),
+        worker=worker if run_worker else None,
     )
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
@@ -100,6 +80,6 @@ def create_app(
     app.include_router(users.router)
     app.include_router(balance.router)
     app.include_router(recharge.router)
-    app.include_router(payment_routes.router)
-    app.include_router(webhook_routes.router)
+    app.include_router(payment.router)
+    app.include_router(stripe_webhook.router)
     return app

@@ -17,10 +17,11 @@ from typing import Annotated, Literal
 from fastapi import Depends, Header, Path
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from balance_manager.api.context import AppContext, get_context
+from balance_manager.api.context import AppContext, get_context, get_services
 from balance_manager.api.errors import ApiError
-from balance_manager.auth.api_keys import looks_like_api_key, verify_key
+from balance_manager.auth.api_keys import looks_like_api_key
 from balance_manager.auth.tokens import InvalidToken
+from balance_manager.usecases.services import Services
 
 _bearer = HTTPBearer(auto_error=False, description="Operator API key or customer token")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -48,11 +49,10 @@ async def get_principal(
         )
     credential = credentials.credentials.strip()
     if looks_like_api_key(credential):
-        async with ctx.sessions.begin() as session:
-            key = await verify_key(session, credential)
-        if key is None:
+        key_id = await ctx.keys.verify(credential)
+        if key_id is None:
             raise _unauthenticated("invalid or revoked API key")
-        principal = Principal("operator", key_id=key.id)
+        principal = Principal("operator", key_id=key_id)
     else:
         try:
             user_id = ctx.tokens.verify(credential)
@@ -101,3 +101,4 @@ UserId = Annotated[str, Depends(user_access)]
 OperatorUserId = Annotated[str, Depends(operator_user_access)]
 Operator = Annotated[Principal, Depends(require_operator)]
 Context = Annotated[AppContext, Depends(get_context)]
+Svc = Annotated[Services, Depends(get_services)]

@@ -1,34 +1,51 @@
-"""What the routes share: settings, the database, the token signer."""
+"""What the routes share: the use cases' services, the token signer, the key verifier."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from balance_manager.auth.api_keys import KeyVerifier
 from balance_manager.auth.tokens import TokenSigner
 from balance_manager.payments.gateway import StripeGateway
 from balance_manager.settings import Settings
 from balance_manager.store.db import SessionFactory
-
-if TYPE_CHECKING:
-    from balance_manager.recharge.worker import Wakeup, Worker
+from balance_manager.usecases.services import Services
+from balance_manager.worker import Worker
 
 
 @dataclass(frozen=True, slots=True)
 class AppContext:
-    settings: Settings
-    engine: AsyncEngine
-    sessions: SessionFactory
+    services: Services
     tokens: TokenSigner
-    # None when no STRIPE_SECRET_KEY is configured: payment routes then answer 503.
-    gateway: StripeGateway | None = None
-    wakeup: Wakeup | None = None  # nudges the embedded worker after a commit
-    worker: Worker | None = None  # executes manual recharges inline
+    keys: KeyVerifier
+    worker: Worker | None = None  # the embedded worker, when this process runs one
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.services.engine
+
+    @property
+    def sessions(self) -> SessionFactory:
+        return self.services.sessions
+
+    @property
+    def gateway(self) -> StripeGateway | None:
+        return self.services.gateway
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
+    # async: a sync dependency would send every request through the thread pool.
     ctx: AppContext = request.app.state.ctx
     return ctx
+
+
+async def get_services(request: Request) -> Services:
+    svc: Services = request.app.state.ctx.services
+    return svc

@@ -10,7 +10,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from balance_manager.errors import Conflict, InvalidInput, NotFound, ServiceError, Unprocessable
+from balance_manager.errors import (
+    Conflict,
+    InvalidInput,
+    NotConfigured,
+    NotFound,
+    ServiceError,
+    Unprocessable,
+)
+from balance_manager.payments.gateway import GatewayError, StripeNotFound, StripeUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -19,7 +27,17 @@ _STATUS_BY_CLASS: dict[type[ServiceError], int] = {
     NotFound: 404,
     Conflict: 409,
     Unprocessable: 422,
+    NotConfigured: 503,
 }
+
+
+def gateway_error_response(exc: GatewayError) -> JSONResponse:
+    """Stripe failing is not the caller's fault: 502, or 404 for an object Stripe lacks."""
+    if isinstance(exc, StripeNotFound):
+        return error_response(404, "stripe_not_found", exc.message)
+    if isinstance(exc, StripeUnavailable):
+        return error_response(502, "stripe_unavailable", "Stripe is unavailable; try again")
+    return error_response(502, "stripe_error", exc.message)
 
 
 class ApiError(Exception):
@@ -85,6 +103,10 @@ def install(app: FastAPI) -> None:
     async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
         status = next((s for cls, s in _STATUS_BY_CLASS.items() if isinstance(exc, cls)), 400)
         return error_response(status, exc.code, exc.message, field=exc.field)
+
+    @app.exception_handler(GatewayError)
+    async def _gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
+        return gateway_error_response(exc)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:

@@ -8,6 +8,7 @@ from balance_manager import money
 from balance_manager.api import schemas
 from balance_manager.store.models import BalanceConfig, LedgerEntry, RechargeRecord, User
 from balance_manager.store.paging import Page
+from balance_manager.usecases import recharges, usage
 
 
 def user(u: User) -> schemas.UserOut:
@@ -50,9 +51,9 @@ def recharge_record(r: RechargeRecord, cur: money.Currency) -> schemas.RechargeR
         fee=money.to_major(r.fee, cur),
         total_charge=money.to_major(r.total_charge, cur),
         currency=r.currency,
-        status=r.status,
-        triggered_by=r.triggered_by,
-        trigger_detail=r.trigger_detail,
+        status=str(r.status),
+        triggered_by=str(r.triggered_by),
+        trigger_detail=str(r.trigger_detail),
         capped=r.capped,
         payment_intent_id=r.payment_intent_id,
         failure_code=r.failure_code,
@@ -65,7 +66,7 @@ def recharge_record(r: RechargeRecord, cur: money.Currency) -> schemas.RechargeR
 def ledger_entry(e: LedgerEntry, cur: money.Currency) -> schemas.LedgerEntryOut:
     return schemas.LedgerEntryOut(
         id=e.id,
-        kind=e.kind,
+        kind=str(e.kind),
         amount=money.to_major(e.amount, cur),
         balance_after=money.to_major(e.balance_after, cur),
         reference=e.reference,
@@ -78,4 +79,94 @@ def ledger_entry(e: LedgerEntry, cur: money.Currency) -> schemas.LedgerEntryOut:
 def pagination(page: Page[Any]) -> schemas.Pagination:
     return schemas.Pagination(
         total=page.total, page=page.page, limit=page.limit, total_pages=page.total_pages
+    )
+
+
+def status(st: recharges.BalanceStatus) -> schemas.StatusOut:
+    cur, calc = st.currency, st.calculation
+    return schemas.StatusOut(
+        needs_recharge=st.needs_recharge,
+        current_balance=money.to_major(st.user.balance, cur),
+        minimum_balance=money.to_major(st.config.minimum_balance, cur),
+        target_balance=money.to_major(st.config.target_balance, cur),
+        calculation=None
+        if calc is None
+        else schemas.CalculationOut(
+            recharge_amount=money.to_major(calc.recharge_amount, cur),
+            fee=money.to_major(calc.fee, cur),
+            total_charge=money.to_major(calc.total_charge, cur),
+            new_balance=money.to_major(calc.new_balance, cur),
+            capped=calc.capped,
+        ),
+        can_recharge=st.can_recharge,
+        recharge_blocked_reason=None if st.blocked_reason is None else str(st.blocked_reason),
+        currency=cur.code,
+        auto_recharge_enabled=st.config.auto_recharge_enabled,
+        pending_recharge_id=None if st.in_flight is None else st.in_flight.id,
+    )
+
+
+def recorded(r: usage.Recorded) -> schemas.UsageOut:
+    return schemas.UsageOut(
+        user_id=r.user_id,
+        entry_id=r.entry_id,
+        amount=money.to_major(r.amount, r.currency),
+        balance=money.to_major(r.balance, r.currency),
+        currency=r.currency.code,
+        replayed=r.replayed,
+        created_at=r.created_at,
+        recharge_id=r.recharge_id,
+    )
+
+
+def batch_result(item: usage.BatchItem) -> schemas.BatchResult:
+    base = {
+        "index": item.index,
+        "user_id": item.event.user_id,
+        "idempotency_key": item.event.idempotency_key,
+    }
+    if item.error is not None:
+        return schemas.BatchResult(
+            **base,
+            status="error",
+            error=schemas.ErrorBody(
+                code=item.error.code, message=item.error.message, field=item.error.field
+            ),
+        )
+    r = item.recorded
+    assert r is not None
+    return schemas.BatchResult(
+        **base,
+        status="replayed" if r.replayed else "applied",
+        entry_id=r.entry_id,
+        balance=money.to_major(r.balance, r.currency),
+    )
+
+
+def manual_recharge(outcome: recharges.ManualOutcome) -> schemas.RechargeOut:
+    record, cur = outcome.record, outcome.currency
+    return schemas.RechargeOut(
+        success=record.status == "succeeded",
+        amount=money.to_major(record.amount, cur),
+        fee=money.to_major(record.fee, cur),
+        total_charge=money.to_major(record.total_charge, cur),
+        payment_intent_id=record.payment_intent_id,
+        new_balance=money.to_major(outcome.balance, cur),
+        recharge_id=record.id,
+        status=str(record.status),
+        failure_code=record.failure_code,
+        failure_message=record.failure_message,
+    )
+
+
+def recharge_view(
+    view: recharges.RechargeView, publishable_key: str | None
+) -> schemas.RechargeActionOut:
+    record = view.record
+    return schemas.RechargeActionOut(
+        recharge=recharge_record(record, money.currency(record.currency)),
+        requires_action=view.requires_action,
+        payment_intent_id=record.payment_intent_id,
+        client_secret=view.client_secret,
+        publishable_key=publishable_key if view.requires_action else None,
     )

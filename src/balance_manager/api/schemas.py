@@ -197,6 +197,9 @@ class UsageOut(OutputModel):
     currency: str
     replayed: bool
     created_at: datetime
+    recharge_id: str | None = Field(
+        default=None, description="The recharge this debit opened, if it opened one."
+    )
 
 
 class BatchUsageEvent(UsageIn):
@@ -266,6 +269,11 @@ class HealthOut(OutputModel):
 class RechargeIn(InputModel):
     amount: MoneyIn | None = Field(
         default=None, description="Top up by this much; omitted: up to the target balance."
+    )
+    override_holds: bool | None = Field(
+        default=None,
+        description="Operator only: charge even while auto-recharge is paused or backing off "
+        "after a decline.",
     )
 
 

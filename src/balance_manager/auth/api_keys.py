@@ -10,13 +10,15 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import select
+from cachetools import TTLCache
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from balance_manager.errors import NotFound
 from balance_manager.ids import new_id
+from balance_manager.store.db import SessionFactory
 from balance_manager.store.models import ApiKey, utcnow
 
 KEY_SCHEME = "bmk"
@@ -64,9 +66,7 @@ async def revoke_key(session: AsyncSession, *, key_id_or_prefix: str) -> ApiKey:
     return key
 
 
-async def verify_key(
-    session: AsyncSession, credential: str, *, now: datetime | None = None
-) -> ApiKey | None:
+async def verify_key(session: AsyncSession, credential: str) -> ApiKey | None:
     """The active key for ``credential``, or None (unknown, malformed or revoked)."""
     parts = credential.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_SCHEME:
@@ -76,7 +76,49 @@ async def verify_key(
         return None
     if key.revoked_at is not None:
         return None
-    now = now or utcnow()
-    if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
-        key.last_used_at = now
     return key
+
+
+class KeyVerifier:
+    """Operator keys verified without a database transaction per request.
+
+    A key's verdict (valid → its id; unknown or revoked → None) is cached per process for
+    ``ttl`` seconds, then checked again: revoking a key takes effect on every process within
+    ``ttl``. The check is a read (it never takes SQLite's write lock); ``last_used_at`` is
+    written in a short transaction of its own at most once a minute per key.
+    """
+
+    def __init__(
+        self,
+        reads: SessionFactory,
+        writes: SessionFactory,
+        *,
+        ttl: float = 2.0,
+        size: int = 10_000,
+    ) -> None:
+        self._reads = reads
+        self._writes = writes
+        self._verdicts: TTLCache[str, str | None] = TTLCache(maxsize=size, ttl=ttl)
+
+    async def verify(self, credential: str) -> str | None:
+        """The id of the active key for ``credential``, or None."""
+        digest = _digest(credential)
+        if digest in self._verdicts:
+            return self._verdicts[digest]
+        verdict = await self._check(credential)
+        self._verdicts[digest] = verdict
+        return verdict
+
+    async def _check(self, credential: str) -> str | None:
+        async with self._reads.begin() as session:
+            key = await verify_key(session, credential)
+            if key is None:
+                return None
+            key_id, last_used = key.id, key.last_used_at
+        now = utcnow()
+        if last_used is None or now - last_used > _LAST_USED_RESOLUTION:
+            async with self._writes.begin() as session:
+                await session.execute(
+                    update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now)
+                )
+        return key_id

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -16,14 +17,21 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 SessionFactory = async_sessionmaker[AsyncSession]
+READ_ONLY = "balance_manager_read_only"
 
 
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
     """An engine for ``url`` (already normalized by settings)."""
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
+    # No pre-ping per checkout (a round trip on every request): connections are recycled
+    # after half an hour, and a use case that meets a dead one is retried (``retrying``).
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_recycle=1800,
+        hide_parameters=True,
     )
 
 
@@ -32,7 +40,12 @@ def _sqlite_engine(url: str) -> AsyncEngine:
     # an asyncio wait, where contending connections would sleep in SQLite's busy handler
     # (up to 100 ms a try) and collapse throughput. Other processes still wait on busy_timeout.
     engine = create_async_engine(
-        url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+        url,
+        connect_args={"timeout": 30},
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=60,
+        hide_parameters=True,
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -51,13 +64,28 @@ def _sqlite_engine(url: str) -> AsyncEngine:
         # SQLite has one writer. Taking the write lock up front makes a transaction wait its
         # turn (busy_timeout) instead of failing when it later upgrades from read to write:
         # the SQLite counterpart of PostgreSQL's SELECT … FOR UPDATE on the user row.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only work (``reader``) begins deferred and never takes the write lock.
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def reader(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine and pool, for transactions that only read: on SQLite they do not take
+    the database's write lock (on PostgreSQL nothing changes)."""
+    return engine.execution_options(**{READ_ONLY: True})
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """A statement failed because its connection was dead (the pool has discarded it)."""
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 async def ping(engine: AsyncEngine) -> float:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -21,10 +22,13 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from balance_manager.states import LedgerKind, RechargeStatus, TriggeredBy, TriggerSource
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
@@ -66,27 +70,18 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012  (SQLAlchemy reads it)
 
 
-class LedgerKind(StrEnum):
-    USAGE = "usage"
-    RECHARGE = "recharge"
-    ADJUSTMENT = "adjustment"
-    REFUND = "refund"
+def _enum(cls: type[StrEnum], length: int) -> Enum:
+    """A column holding one of ``cls``'s values (the CHECK constraints list them too)."""
+    return Enum(
+        cls,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
 
 
-class RechargeStatus(StrEnum):
-    PENDING = "pending"
-    PROCESSING = "processing"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    REQUIRES_ACTION = "requires_action"
-    CANCELED = "canceled"
-
-
-IN_FLIGHT_STATUSES = (
-    RechargeStatus.PENDING,
-    RechargeStatus.PROCESSING,
-    RechargeStatus.REQUIRES_ACTION,
-)
 _IN_FLIGHT_SQL = "status IN ('pending', 'processing', 'requires_action')"
 
 
@@ -98,8 +93,20 @@ class User(Base):
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     currency: Mapped[str] = mapped_column(String(3))
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    # balance < balance_configs.minimum_balance, kept by every write of either: the sweep
+    # finds its candidates through a partial index on it instead of scanning every user.
+    below_minimum: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        Index(
+            "ix_users_below_minimum",
+            "id",
+            sqlite_where=text("below_minimum"),
+            postgresql_where=text("below_minimum"),
+        ),
+    )
 
 
 class BalanceConfig(Base):
@@ -151,7 +158,7 @@ class LedgerEntry(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[LedgerKind] = mapped_column(_enum(LedgerKind, 16))
     amount: Mapped[int] = mapped_column(BigInteger)
     balance_after: Mapped[int] = mapped_column(BigInteger)
     reference: Mapped[str] = mapped_column(String(255))
@@ -183,6 +190,9 @@ class RechargeRecord(Base):
             name="status_known",
         ),
         CheckConstraint("triggered_by IN ('auto', 'manual')", name="triggered_by_known"),
+        CheckConstraint(
+            "trigger_detail IN ('usage', 'sweep', 'card', 'manual')", name="trigger_detail_known"
+        ),
         CheckConstraint("amount > 0 AND fee >= 0 AND total_charge = amount + fee", name="sums"),
     )
 
@@ -192,9 +202,11 @@ class RechargeRecord(Base):
     fee: Mapped[int] = mapped_column(BigInteger)
     total_charge: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(20), default=RechargeStatus.PENDING)
-    triggered_by: Mapped[str] = mapped_column(String(10))
-    trigger_detail: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[RechargeStatus] = mapped_column(
+        _enum(RechargeStatus, 20), default=RechargeStatus.PENDING
+    )
+    triggered_by: Mapped[TriggeredBy] = mapped_column(_enum(TriggeredBy, 10))
+    trigger_detail: Mapped[TriggerSource] = mapped_column(_enum(TriggerSource, 32))
     capped: Mapped[bool] = mapped_column(Boolean, default=False)
     payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     payment_method_id: Mapped[str | None] = mapped_column(String(255))

@@ -6,21 +6,20 @@ from datetime import timedelta
 
 from fastapi import APIRouter
 
-from balance_manager.accounts import service as accounts
 from balance_manager.api import presenters, schemas
-from balance_manager.api.auth import Context, Operator, OperatorUserId, UserId
+from balance_manager.api.auth import Context, Operator, OperatorUserId, Svc, UserId
 from balance_manager.api.jsonbody import DecimalJSONRoute
+from balance_manager.usecases import accounts
 
 router = APIRouter(prefix="/api/users", tags=["users"], route_class=DecimalJSONRoute)
 
 
 @router.post("", status_code=201, response_model=schemas.UserOut)
-async def create_user(body: schemas.CreateUserIn, ctx: Context, _: Operator) -> schemas.UserOut:
+async def create_user(body: schemas.CreateUserIn, svc: Svc, _: Operator) -> schemas.UserOut:
     """Create a user with a balance config. Operator only."""
-    async with ctx.sessions.begin() as session:
-        user, _config = await accounts.create_user(
-            session,
-            settings=ctx.settings,
+    user, _config = await accounts.create_user(
+        svc,
+        accounts.NewUser(
             email=body.email,
             user_id=body.id,
             currency=body.currency,
@@ -31,14 +30,14 @@ async def create_user(body: schemas.CreateUserIn, ctx: Context, _: Operator) -> 
             max_daily_recharges=body.max_daily_recharges,
             max_recharge_amount=body.max_recharge_amount,
             balance_floor=body.balance_floor,
-        )
-        return presenters.user(user)
+        ),
+    )
+    return presenters.user(user)
 
 
 @router.get("/{userId}", response_model=schemas.UserOut)
-async def get_user(user_id: UserId, ctx: Context) -> schemas.UserOut:
-    async with ctx.sessions.begin() as session:
-        return presenters.user(await accounts.get_user(session, user_id))
+async def get_user(user_id: UserId, svc: Svc) -> schemas.UserOut:
+    return presenters.user(await accounts.user(svc, user_id))
 
 
 @router.post("/{userId}/tokens", status_code=201, response_model=schemas.TokenOut)
@@ -47,8 +46,7 @@ async def mint_token(
 ) -> schemas.TokenOut:
     """Mint a short-lived customer token scoped to this user (for the pages or the
     customer's own client). Operator only."""
-    async with ctx.sessions.begin() as session:
-        await accounts.get_user(session, user_id)
+    await accounts.user(ctx.services, user_id)
     ttl = timedelta(seconds=body.ttl_seconds) if body and body.ttl_seconds else None
     token = ctx.tokens.mint(user_id, ttl=ttl)
     return schemas.TokenOut(token=token.token, expires_at=token.expires_at, user_id=user_id)

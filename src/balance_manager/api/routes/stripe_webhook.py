@@ -15,14 +15,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 
-from balance_manager.api.auth import Context
+from balance_manager.api.auth import Svc
 from balance_manager.api.errors import ApiError
-from balance_manager.api.routes.payment import StripeErrorsRoute, require_gateway
 from balance_manager.api.schemas import OutputModel
-from balance_manager.payments import webhooks
 from balance_manager.payments.gateway import WebhookSignatureError
+from balance_manager.usecases import stripe_events
+from balance_manager.usecases.services import require_gateway
 
-router = APIRouter(prefix="/api/webhooks", tags=["webhooks"], route_class=StripeErrorsRoute)
+router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
 
 
 class WebhookOut(OutputModel):
@@ -35,10 +35,10 @@ class WebhookOut(OutputModel):
 @router.post("/stripe", response_model=WebhookOut)
 async def stripe_webhook(
     request: Request,
-    ctx: Context,
+    svc: Svc,
     stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
 ) -> WebhookOut:
-    gateway = require_gateway(ctx)
+    gateway = require_gateway(svc)
     if not gateway.webhook_secret:
         raise ApiError(
             503, "webhooks_not_configured", "STRIPE_WEBHOOK_SECRET is not set; cannot verify"
@@ -50,5 +50,5 @@ async def stripe_webhook(
         raise ApiError(
             400, "invalid_signature", f"webhook not verified: {exc}", field="Stripe-Signature"
         ) from None
-    outcome = await webhooks.process_event(ctx, event)
-    return WebhookOut(event_id=event.id, type=event.type, outcome=outcome)
+    handled = await stripe_events.handle(svc, event)
+    return WebhookOut(event_id=handled.event_id, type=handled.type, outcome=handled.outcome)

@@ -1,1 +1,0 @@
-"""The append-only ledger: the truth about every balance."""

@@ -1,1 +1,0 @@
-"""Recharges: status, history (and, with the engine, triggers, worker and sweeper)."""

@@ -1,0 +1,389 @@
+"""The ledger in SQL: lock balances, find existing keys, write what ``posting.apply`` decided.
+
+Never commits: the use case owns the transaction. Every posting path runs the same three
+steps with a constant number of statements whatever the batch size:
+
+1. ``lock_accounts`` — the users' rows in id order (``FOR UPDATE`` on PostgreSQL; on SQLite
+   the transaction already holds the database's write lock), so concurrent batches cannot
+   deadlock and the idempotency check made next is authoritative;
+2. ``find_entries`` — entries that already carry the postings' keys, each found through the
+   unique ``(user_id, kind, reference)`` index whatever the table statistics say;
+3. ``write`` — the new entries, the cached balances (and ``below_minimum``, the sweep's
+   index flag) and any ``balance.low`` events.
+
+``debit_one`` is PostgreSQL's fast path for one usage debit: steps 1–3 in one statement.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Select, Table, bindparam, func, insert, select, text, tuple_, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql.selectable import ScalarSelect
+
+from balance_manager import ids, policy, posting
+from balance_manager.store import outbox
+from balance_manager.store.models import BalanceConfig, LedgerEntry, User
+from balance_manager.store.paging import Page, paginate
+from balance_manager.store.sql import is_postgres, one_of
+
+_USERS = cast(Table, User.__table__)
+_CONFIGS = cast(Table, BalanceConfig.__table__)
+_ENTRIES = cast(Table, LedgerEntry.__table__)
+
+
+def _accounts_query() -> Select[Any]:
+    """Users with their thresholds, locked (``FOR UPDATE`` of the users' rows) in id order."""
+    return (
+        select(
+            _USERS.c.id,
+            _USERS.c.balance,
+            _USERS.c.currency,
+            _CONFIGS.c.minimum_balance,
+            _CONFIGS.c.balance_floor,
+        )
+        .select_from(_USERS.outerjoin(_CONFIGS, _CONFIGS.c.user_id == _USERS.c.id))
+        .order_by(_USERS.c.id)
+        .with_for_update(of=_USERS)
+    )
+
+
+def _account(row: Row[Any]) -> posting.Account:
+    return posting.Account(
+        row.id, row.balance, row.minimum_balance, row.balance_floor, row.currency
+    )
+
+
+async def lock_accounts(
+    conn: AsyncConnection, user_ids: Iterable[str]
+) -> dict[str, posting.Account]:
+    wanted = sorted(set(user_ids))
+    rows = await conn.execute(_accounts_query().where(one_of(conn, _USERS.c.id, wanted)))
+    return {r.id: _account(r) for r in rows}
+
+
+async def lock_account_of(
+    conn: AsyncConnection, owned: ScalarSelect[str]
+) -> dict[str, posting.Account]:
+    """Lock the user that ``owned`` (a scalar subquery, e.g. a record's ``user_id``) names,
+    in the same round trip as finding it."""
+    rows = await conn.execute(_accounts_query().where(_USERS.c.id == owned))
+    return {r.id: _account(r) for r in rows}
+
+
+async def find_entries(
+    conn: AsyncConnection, keys: Sequence[posting.Key]
+) -> dict[posting.Key, posting.Entry]:
+    if not keys:
+        return {}
+    unique = sorted(set(keys))
+    if is_postgres(conn):
+        # One index probe per key (LATERAL on the full unique key), never a scan of a user's
+        # history: the plan must not depend on statistics being fresh.
+        rows = await conn.execute(
+            text(
+                "SELECT k.user_id, k.kind, k.reference, e.id, e.amount, e.balance_after,"
+                " e.created_at"
+                " FROM unnest(CAST(:user_ids AS varchar[]), CAST(:kinds AS varchar[]),"
+                " CAST(:refs AS varchar[])) AS k(user_id, kind, reference)"
+                " CROSS JOIN LATERAL (SELECT id, amount, balance_after, created_at"
+                " FROM ledger_entries WHERE user_id = k.user_id AND kind = k.kind"
+                " AND reference = k.reference) AS e"
+            ),
+            {
+                "user_ids": [k[0] for k in unique],
+                "kinds": [k[1] for k in unique],
+                "refs": [k[2] for k in unique],
+            },
+        )
+    else:
+        rows = await conn.execute(
+            select(
+                _ENTRIES.c.user_id,
+                _ENTRIES.c.kind,
+                _ENTRIES.c.reference,
+                _ENTRIES.c.id,
+                _ENTRIES.c.amount,
+                _ENTRIES.c.balance_after,
+                _ENTRIES.c.created_at,
+            ).where(tuple_(_ENTRIES.c.user_id, _ENTRIES.c.kind, _ENTRIES.c.reference).in_(unique))
+        )
+    return {
+        (r.user_id, str(r.kind), r.reference): posting.Entry(
+            r.amount, r.balance_after, r.id, r.created_at
+        )
+        for r in rows
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """The outcome of each posting (entries carry their ids) and the locked accounts with
+    their final balances."""
+
+    results: list[posting.Result]
+    accounts: dict[str, posting.Account]
+
+
+async def post(
+    conn: AsyncConnection,
+    postings: Sequence[posting.Posting],
+    *,
+    now: datetime,
+    locked: dict[str, posting.Account] | None = None,
+) -> Posted:
+    """Lock, check, decide (``posting.apply``) and write a batch of postings. ``locked``:
+    the caller already holds these users' locks (from :func:`lock_accounts`)."""
+    accounts = (
+        locked if locked is not None else await lock_accounts(conn, (p.user_id for p in postings))
+    )
+    existing = await find_entries(conn, [p.key for p in postings if p.user_id in accounts])
+    plan = posting.apply(accounts, existing, postings)
+    stored = await _write(conn, plan, postings, accounts, now=now)
+    results = []
+    for index, result in enumerate(plan.results):
+        if result.outcome is posting.Outcome.APPLIED:
+            result = _with_entry(result, stored[index])
+        elif result.replay_of is not None:
+            result = _with_entry(result, stored[result.replay_of])
+        results.append(result)
+    return Posted(results, accounts)
+
+
+def _with_entry(result: posting.Result, entry: posting.Entry) -> posting.Result:
+    return posting.Result(
+        result.posting,
+        result.outcome,
+        entry=entry,
+        replay_of=result.replay_of,
+        crossed_minimum=result.crossed_minimum,
+    )
+
+
+async def _write(
+    conn: AsyncConnection,
+    plan: posting.Plan,
+    postings: Sequence[posting.Posting],
+    accounts: dict[str, posting.Account],
+    *,
+    now: datetime,
+) -> dict[int, posting.Entry]:
+    if not plan.new_entries:
+        return {}
+    indexes = sorted(plan.new_entries)
+    inserted = await conn.execute(
+        insert(_ENTRIES).returning(_ENTRIES.c.id, sort_by_parameter_order=True),
+        [
+            {
+                "user_id": postings[i].user_id,
+                "kind": postings[i].kind,
+                "amount": postings[i].amount,
+                "balance_after": plan.new_entries[i].balance_after,
+                "reference": postings[i].reference,
+                "description": postings[i].description,
+                "metadata": postings[i].metadata,
+                "created_at": now,
+            }
+            for i in indexes
+        ],
+    )
+    stored = {
+        i: posting.Entry(plan.new_entries[i].amount, plan.new_entries[i].balance_after, row.id, now)
+        for i, row in zip(indexes, inserted, strict=True)
+    }
+    await set_balances(
+        conn,
+        {
+            user_id: (balance, below_minimum(balance, accounts[user_id].minimum))
+            for user_id, balance in plan.balances.items()
+        },
+        now=now,
+    )
+    await outbox.add(
+        conn,
+        [
+            outbox.balance_low(
+                r.posting.user_id,
+                stored[i].balance_after,
+                accounts[r.posting.user_id].minimum or 0,
+                accounts[r.posting.user_id].currency,
+            )
+            for i, r in enumerate(plan.results)
+            if r.crossed_minimum
+        ],
+        now=now,
+    )
+    return stored
+
+
+def below_minimum(balance: int, minimum: int | None) -> bool:
+    """The sweep's flag; a user without a config (none exist in practice) is never due."""
+    return minimum is not None and policy.needs_recharge(balance, minimum)
+
+
+async def set_balances(
+    conn: AsyncConnection, balances: dict[str, tuple[int, bool]], *, now: datetime
+) -> None:
+    """Write cached balances and their ``below_minimum`` flags (user id → (balance, below))."""
+    if not balances:
+        return
+    if is_postgres(conn):
+        await conn.execute(
+            text(
+                "UPDATE users SET balance = v.balance, below_minimum = v.below, updated_at = :now"
+                " FROM unnest(CAST(:ids AS varchar[]), CAST(:balances AS bigint[]),"
+                " CAST(:below AS boolean[])) AS v(id, balance, below) WHERE users.id = v.id"
+            ),
+            {
+                "ids": list(balances),
+                "balances": [b for b, _ in balances.values()],
+                "below": [below for _, below in balances.values()],
+                "now": now,
+            },
+        )
+        return
+    await conn.execute(
+        update(_USERS)
+        .where(_USERS.c.id == bindparam("user_id_"))
+        .values(
+            balance=bindparam("balance_"),
+            below_minimum=bindparam("below_"),
+            updated_at=now,
+        ),
+        [{"user_id_": u, "balance_": b, "below_": below} for u, (b, below) in balances.items()],
+    )
+
+
+async def refresh_below_minimum(conn: AsyncConnection, user_id: str, *, minimum: int) -> None:
+    """After the minimum changed: recompute the user's sweep flag."""
+    await conn.execute(
+        update(_USERS)
+        .where(_USERS.c.id == user_id)
+        .values(below_minimum=_USERS.c.balance < minimum)
+    )
+
+
+# --------------------------------------------------------------------- PostgreSQL fast path
+
+_DEBIT_ONE = text(
+    """
+WITH debited AS (
+    UPDATE users AS u
+       SET balance = u.balance + :amount,
+           below_minimum = u.balance + :amount < c.minimum_balance,
+           updated_at = :now
+      FROM balance_configs AS c
+     WHERE u.id = :user_id AND c.user_id = u.id
+       AND NOT EXISTS (SELECT 1 FROM ledger_entries AS e WHERE e.user_id = :user_id
+                          AND e.kind = 'usage' AND e.reference = :reference)
+       AND (c.balance_floor IS NULL OR u.balance + :amount >= c.balance_floor)
+ RETURNING u.id, u.balance, u.currency, c.minimum_balance, c.auto_recharge_enabled,
+           c.paused_reason IS NULL AS not_paused,
+           c.default_payment_method_id IS NOT NULL AS has_card
+), entry AS (
+    INSERT INTO ledger_entries (user_id, kind, amount, balance_after, reference, description,
+                                metadata, created_at)
+    SELECT id, 'usage', :amount, balance, :reference, :description, CAST(:metadata AS json), :now
+      FROM debited
+ RETURNING id
+), low AS (
+    INSERT INTO outbox_events (event_id, type, user_id, payload, created_at, attempts)
+    SELECT :event_id, 'balance.low', id,
+           json_build_object('userId', id, 'balanceMinor', balance,
+                             'minimumBalanceMinor', minimum_balance, 'currency', currency),
+           :now, 0
+      FROM debited
+     WHERE balance - :amount >= minimum_balance AND balance < minimum_balance
+)
+SELECT entry.id, d.balance, d.minimum_balance, d.auto_recharge_enabled, d.not_paused, d.has_card
+  FROM entry, debited AS d
+"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Debited:
+    entry_id: int
+    balance: int
+    minimum: int
+    # All three true: the recharge decision is worth asking (it reads more, under the lock).
+    auto_enabled: bool
+    not_paused: bool
+    has_card: bool
+
+    @property
+    def may_need_recharge(self) -> bool:
+        return (
+            self.balance < self.minimum and self.auto_enabled and self.not_paused and self.has_card
+        )
+
+
+async def debit_one(
+    conn: AsyncConnection,
+    *,
+    user_id: str,
+    amount: int,
+    reference: str,
+    description: str | None,
+    metadata: dict[str, Any] | None,
+    now: datetime,
+) -> Debited | None:
+    """One usage debit (``amount`` < 0) in one statement, under the user's row lock (the
+    UPDATE takes it). None when nothing was written: the key exists, the floor refused it, or
+    the user does not exist — the caller then asks the general path, which says which.
+
+    A concurrent request with the same key that commits while this one waits for the lock
+    makes the INSERT fail on the unique key (IntegrityError); the caller retries, and the
+    retry replays.
+    """
+    row: Row[Any] | None = (
+        await conn.execute(
+            _DEBIT_ONE,
+            {
+                "user_id": user_id,
+                "amount": amount,
+                "reference": reference,
+                "description": description,
+                "metadata": None if metadata is None else json.dumps(metadata),
+                "now": now,
+                "event_id": ids.new_id(),
+            },
+        )
+    ).first()
+    if row is None:
+        return None
+    return Debited(
+        entry_id=row.id,
+        balance=row.balance,
+        minimum=row.minimum_balance,
+        auto_enabled=row.auto_recharge_enabled,
+        not_paused=row.not_paused,
+        has_card=row.has_card,
+    )
+
+
+# --------------------------------------------------------------------- reads
+
+
+async def list_entries(
+    session: AsyncSession, user_id: str, *, page: int, limit: int
+) -> Page[LedgerEntry]:
+    """Newest first."""
+    query = (
+        select(LedgerEntry).where(LedgerEntry.user_id == user_id).order_by(LedgerEntry.id.desc())
+    )
+    return await paginate(session, query, page=page, limit=limit)
+
+
+async def entries_sum(conn: AsyncConnection | AsyncSession, user_id: str) -> int:
+    """Sum of the user's entries: equals ``users.balance`` by construction."""
+    total = await conn.scalar(
+        select(func.coalesce(func.sum(_ENTRIES.c.amount), 0)).where(_ENTRIES.c.user_id == user_id)
+    )
+    return int(total or 0)

@@ -1,0 +1,17 @@
+"""The application layer: one module per group of use cases, one function per use case.
+
+Each use case owns its unit of work — it opens the one transaction, takes each lock once,
+calls the pure rules (``money``, ``policy``, ``posting``) and the store, commits, and returns
+a typed result. The API routes, the CLI, the worker and the Stripe webhook endpoint all call
+these functions; none of them holds business logic of its own.
+
+    accounts       users, balance configs, the ledger view
+    usage          record usage (one, a batch), operator adjustments — the hot path
+    recharges      open recharges (the one decision), manual recharges, status, history,
+                   completing or canceling one that waits for the customer
+    charging       claim, charge through the gateway, settle
+    cards          Stripe customers and cards, the default card
+    stripe_events  Stripe's webhook events, once each
+    sweep          the periodic safety net
+    services       what they all work with (database, gateway, rules, clock)
+"""

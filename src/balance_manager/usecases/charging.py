@@ -1,0 +1,320 @@
+"""Charging a recharge record: claim it, charge the card, settle the outcome.
+
+The story of one recharge, after it was opened (``usecases.recharges``):
+
+1. **Claim** (:func:`claim`) — move due records to ``processing`` and commit
+   (``FOR UPDATE SKIP LOCKED``: several workers share the queue). A manual recharge is opened
+   already claimed.
+2. **Charge** (:func:`charge`) — outside any transaction, through the gateway, with the
+   record id as the Stripe idempotency key and in the PaymentIntent's metadata.
+3. **Settle** (:func:`settle`) — in one transaction: mark the record and, on success, credit
+   the ledger keyed by the PaymentIntent id, so the credit lands once whichever path (the
+   charge's response, a webhook, refresh, reconciliation) gets there first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from balance_manager import policy, posting
+from balance_manager.payments.gateway import (
+    ChargeOutcome,
+    ChargeResult,
+    GatewayError,
+    StripeGateway,
+    StripeUnavailable,
+)
+from balance_manager.states import LedgerKind, RechargeStatus
+from balance_manager.store import ledger, outbox
+from balance_manager.store import recharges as records
+from balance_manager.store.models import BalanceConfig, RechargeRecord, User
+from balance_manager.usecases.services import Services
+
+log = structlog.get_logger(__name__)
+
+# Stripe keeps idempotency keys for 24 hours; past this age a re-drive reconciles by looking
+# the PaymentIntent up instead of creating one with a key Stripe may have forgotten.
+IDEMPOTENCY_SAFE_AGE = timedelta(hours=23)
+RETRY_DELAY_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What charging a claimed record needs, read before leaving the claim's transaction."""
+
+    record_id: str
+    user_id: str
+    customer_id: str | None
+    payment_method_id: str | None
+    payment_intent_id: str | None
+    total_charge: int
+    currency: str
+    created_at: datetime
+    attempt_count: int
+
+    @classmethod
+    def of(cls, record: RechargeRecord, customer_id: str | None) -> Charge:
+        return cls(
+            record_id=record.id,
+            user_id=record.user_id,
+            customer_id=customer_id,
+            payment_method_id=record.payment_method_id,
+            payment_intent_id=record.payment_intent_id,
+            total_charge=record.total_charge,
+            currency=record.currency,
+            created_at=record.created_at,
+            attempt_count=record.attempt_count,
+        )
+
+
+class Settled(StrEnum):
+    """What settling did (kept in logs and in ``stripe_events.outcome``)."""
+
+    CREDITED = "credited"
+    ALREADY_SUCCEEDED = "already_succeeded"
+    PROCESSING = "processing"
+    REQUIRES_ACTION = "requires_action"
+    CANCELED = "canceled"
+    FAILED = "failed"
+    FAILED_PAUSED = "failed_paused"
+    IGNORED_TERMINAL = "ignored_terminal"
+    PAYMENT_INTENT_MISMATCH = "payment_intent_mismatch"
+    UNKNOWN_RECORD = "unknown_record"
+    RETRY_LATER = "retry_later"
+
+
+async def claim(svc: Services, *, limit: int = 10, record_id: str | None = None) -> list[Charge]:
+    """Claim due records (or one given record) and commit: they are this caller's to charge."""
+    now = svc.clock()
+    async with svc.sessions.begin() as session:
+        claimed = await records.claim_due(
+            session,
+            now=now,
+            stale_before=now - timedelta(seconds=svc.rules.processing_timeout_seconds),
+            limit=limit,
+            record_id=record_id,
+        )
+        if not claimed:
+            return []
+        rows = await session.execute(
+            select(User.id, User.stripe_customer_id).where(
+                User.id.in_({r.user_id for r in claimed})
+            )
+        )
+        customers = {user_id: customer_id for user_id, customer_id in rows}
+        return [Charge.of(r, customers.get(r.user_id)) for r in claimed]
+
+
+async def execute(svc: Services, job: Charge) -> Settled:
+    """Charge a claimed record and settle the outcome. Stripe unreachable → the record goes
+    back to ``pending`` for another try with the same idempotency key."""
+    assert svc.gateway is not None, "charging needs Stripe"
+    try:
+        result = await charge(svc.gateway, job, now=svc.clock())
+    except StripeUnavailable as exc:
+        async with svc.engine.begin() as conn:
+            await records.release_for_retry(
+                conn,
+                job.record_id,
+                now=svc.clock(),
+                delay_seconds=RETRY_DELAY_SECONDS * job.attempt_count,
+                error=exc.message,
+            )
+        log.warning("recharge_retry_later", record_id=job.record_id, error=exc.message)
+        return Settled.RETRY_LATER
+    except GatewayError as exc:
+        result = ChargeResult(
+            outcome=ChargeOutcome.DECLINED,
+            payment_intent_id=None,
+            failure_code=exc.stripe_code or "stripe_error",
+            failure_message=exc.message,
+        )
+    outcome = await settle(svc, job.record_id, result)
+    log.info("recharge_settled", record_id=job.record_id, outcome=str(outcome))
+    return outcome
+
+
+async def charge(gateway: StripeGateway, job: Charge, *, now: datetime) -> ChargeResult:
+    """Ask Stripe for the money (or, for a re-drive, what became of the earlier ask)."""
+    if job.payment_intent_id is not None:
+        # A re-drive of a charge Stripe already knows: read it, never create again.
+        return await gateway.retrieve_payment_intent(job.payment_intent_id)
+    if now - job.created_at > IDEMPOTENCY_SAFE_AGE:
+        found = await gateway.find_payment_intent(
+            customer_id=job.customer_id or "",
+            metadata_key="recharge_id",
+            metadata_value=job.record_id,
+        )
+        if found is not None:
+            return found
+        return ChargeResult(
+            outcome=ChargeOutcome.CANCELED,
+            payment_intent_id=None,
+            failure_code="expired",
+            failure_message="not charged within 23 hours; a new recharge will be opened",
+        )
+    if job.customer_id is None or job.payment_method_id is None:
+        raise GatewayError(
+            "the user has no Stripe customer or card", stripe_code="no_payment_method"
+        )
+    return await gateway.charge_off_session(
+        idempotency_key=job.record_id,
+        customer_id=job.customer_id,
+        payment_method_id=job.payment_method_id,
+        amount=job.total_charge,
+        currency=job.currency,
+        metadata={"recharge_id": job.record_id, "user_id": job.user_id},
+        description=f"Balance recharge {job.record_id}",
+    )
+
+
+async def settle(svc: Services, record_id: str, result: ChargeResult) -> Settled:
+    """Apply a charge outcome to a record, in a transaction of its own."""
+    async with svc.sessions.begin() as session:
+        return await settle_in(session, record_id, result, rules=svc.rules, now=svc.clock())
+
+
+async def settle_in(
+    session: AsyncSession,
+    record_id: str,
+    result: ChargeResult,
+    *,
+    rules: policy.RechargeRules,
+    now: datetime,
+) -> Settled:
+    """Apply a charge outcome to a record, once, inside the caller's transaction.
+
+    A succeeded PaymentIntent is credited whatever the record's status says (a customer may
+    complete authentication on a PaymentIntent we had given up on): money taken is never
+    lost. Anything else never moves a record out of a terminal status, so late or duplicate
+    events are harmless.
+    """
+    conn = await session.connection()
+    locked = await ledger.lock_account_of(
+        conn,
+        select(RechargeRecord.user_id).where(RechargeRecord.id == record_id).scalar_subquery(),
+    )
+    if not locked:
+        return Settled.UNKNOWN_RECORD
+    row = (
+        await session.execute(
+            select(RechargeRecord, BalanceConfig)
+            .join(BalanceConfig, BalanceConfig.user_id == RechargeRecord.user_id)
+            .where(RechargeRecord.id == record_id)
+            .with_for_update(of=RechargeRecord)
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    record, config = row
+    if result.payment_intent_id and record.payment_intent_id is None:
+        record.payment_intent_id = result.payment_intent_id
+    if result.payment_intent_id and record.payment_intent_id != result.payment_intent_id:
+        return Settled.PAYMENT_INTENT_MISMATCH
+    record.updated_at = now
+
+    if result.outcome is ChargeOutcome.SUCCEEDED:
+        if record.status is RechargeStatus.SUCCEEDED:
+            return Settled.ALREADY_SUCCEEDED
+        posted = await ledger.post(
+            conn,
+            [
+                posting.Posting(
+                    user_id=record.user_id,
+                    kind=LedgerKind.RECHARGE,
+                    amount=record.amount,
+                    reference=str(record.payment_intent_id),
+                    description=f"recharge {record.id}",
+                )
+            ],
+            now=now,
+            locked=locked,
+        )
+        entry = posted.results[0].entry
+        record.status = RechargeStatus.SUCCEEDED
+        record.completed_at = now
+        record.failure_code = None
+        record.failure_message = None
+        if config.consecutive_failures:
+            config.consecutive_failures = 0
+        await _event(
+            session,
+            "recharge.succeeded",
+            record,
+            now,
+            balanceMinor=entry.balance_after if entry else None,
+        )
+        return Settled.CREDITED
+
+    if record.status.terminal:
+        return Settled.IGNORED_TERMINAL
+
+    if result.outcome is ChargeOutcome.PROCESSING:
+        record.status = RechargeStatus.PROCESSING
+        return Settled.PROCESSING
+    if result.outcome is ChargeOutcome.REQUIRES_ACTION:
+        record.status = RechargeStatus.REQUIRES_ACTION
+        record.failure_code = result.failure_code or "authentication_required"
+        record.failure_message = (
+            result.failure_message or "the customer must authenticate this payment"
+        )
+        await _event(session, "recharge.requires_action", record, now)
+        return Settled.REQUIRES_ACTION
+    if result.outcome is ChargeOutcome.CANCELED:
+        record.status = RechargeStatus.CANCELED
+        record.completed_at = now
+        return Settled.CANCELED
+
+    # Declined: back off, and pause after too many in a row.
+    record.status = RechargeStatus.FAILED
+    record.completed_at = now
+    record.failure_code = result.failure_code or "card_declined"
+    record.failure_message = result.failure_message or "the card was declined"
+    config.consecutive_failures += 1
+    record.next_attempt_at = now + timedelta(
+        seconds=rules.backoff_after(config.consecutive_failures)
+    )
+    await _event(session, "recharge.failed", record, now, failureCode=record.failure_code)
+    if (
+        config.consecutive_failures >= rules.max_consecutive_failures
+        and config.paused_reason is None
+    ):
+        config.paused_reason = (
+            f"{config.consecutive_failures} consecutive failed recharges "
+            f"(last: {record.failure_code})"
+        )
+        config.paused_at = now
+        await _event(session, "auto_recharge.paused", record, now, reason=config.paused_reason)
+        return Settled.FAILED_PAUSED
+    return Settled.FAILED
+
+
+async def _event(
+    session: AsyncSession, kind: str, record: RechargeRecord, now: datetime, **extra: object
+) -> None:
+    await outbox.add(
+        await session.connection(),
+        [
+            outbox.Event(
+                kind,
+                record.user_id,
+                {
+                    "rechargeId": record.id,
+                    "userId": record.user_id,
+                    "amountMinor": record.amount,
+                    "feeMinor": record.fee,
+                    "totalChargeMinor": record.total_charge,
+                    "currency": record.currency,
+                    "status": str(record.status),
+                    "paymentIntentId": record.payment_intent_id,
+                    **extra,
+                },
+            )
+        ],
+        now=now,
+    )

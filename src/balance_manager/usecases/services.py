@@ -1,0 +1,158 @@
+"""What every use case works with, built once per process by the API, the worker and the CLI."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ParamSpec, TypeVar
+
+import structlog
+from cachetools import LRUCache
+from sqlalchemy import event, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from balance_manager import money, policy
+from balance_manager.errors import NotConfigured, NotFound
+from balance_manager.payments.gateway import StripeGateway
+from balance_manager.settings import Settings
+from balance_manager.store.db import (
+    SessionFactory,
+    create_engine,
+    is_disconnect,
+    reader,
+    session_factory,
+)
+from balance_manager.store.models import User, utcnow
+from balance_manager.store.wakeups import Wakeup
+
+P = ParamSpec("P")
+R = TypeVar("R")
+log = structlog.get_logger(__name__)
+
+
+def retry_on_disconnect(use_case: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Run the use case again, once, when it met a dead database connection (the pool does
+    not ping connections before use). Only for use cases that are safe to repeat: reads, and
+    writes keyed for idempotency."""
+
+    @functools.wraps(use_case)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await use_case(*args, **kwargs)
+        except DBAPIError as exc:
+            if not is_disconnect(exc):
+                raise
+            log.warning("database_connection_lost_retrying", use_case=use_case.__name__)
+            return await use_case(*args, **kwargs)
+
+    return run
+
+
+def rules_from_settings(settings: Settings) -> policy.RechargeRules:
+    return policy.RechargeRules(
+        fee_rule=settings.fee_rule,
+        max_consecutive_failures=settings.recharge_max_consecutive_failures,
+        backoff_seconds=settings.recharge_retry_backoff_seconds,
+        processing_timeout_seconds=settings.recharge_processing_timeout_seconds,
+    )
+
+
+class Currencies:
+    """Each user's currency, cached: it never changes once the user exists, and every amount
+    must be parsed in it before the use case's transaction starts."""
+
+    def __init__(self, engine: AsyncEngine, size: int = 100_000) -> None:
+        self._engine = engine
+        self._cache: LRUCache[str, money.Currency] = LRUCache(maxsize=size)
+
+    async def of(self, user_id: str) -> money.Currency:
+        found = self._cache.get(user_id)
+        if found is None:
+            await self.load([user_id])
+            found = self._cache.get(user_id)
+            if found is None:
+                raise NotFound(f"user {user_id} not found", code="user_not_found", field="userId")
+        return found
+
+    async def known(self, user_ids: set[str]) -> dict[str, money.Currency]:
+        """The currencies of those of ``user_ids`` that exist."""
+        missing = [u for u in user_ids if u not in self._cache]
+        if missing:
+            await self.load(missing)
+        return {u: c for u in user_ids if (c := self._cache.get(u)) is not None}
+
+    async def load(self, user_ids: list[str]) -> None:
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(select(User.id, User.currency).where(User.id.in_(user_ids)))
+            for user_id, code in rows:
+                self._cache[user_id] = money.currency(code)
+
+
+@dataclass
+class Services:
+    """The database, Stripe and the rules, for the use cases. ``gateway`` is None when no
+    STRIPE_SECRET_KEY is configured: nothing is charged then."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: SessionFactory
+    gateway: StripeGateway | None
+    rules: policy.RechargeRules
+    wakeup: Wakeup = field(default_factory=Wakeup)
+    clock: Callable[[], datetime] = utcnow
+    currencies: Currencies = field(init=False)
+    reads: SessionFactory = field(init=False)  # never takes SQLite's write lock
+
+    def __post_init__(self) -> None:
+        self.currencies = Currencies(self.engine)
+        self.reads = session_factory(reader(self.engine))
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        engine: AsyncEngine | None = None,
+        gateway: StripeGateway | None = None,
+    ) -> Services:
+        db = engine or create_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        if gateway is None and settings.stripe_secret_key is not None:
+            gateway = StripeGateway.from_settings(settings)
+        return cls(
+            settings=settings,
+            engine=db,
+            sessions=session_factory(db),
+            gateway=gateway,
+            rules=rules_from_settings(settings),
+        )
+
+    @property
+    def payments_enabled(self) -> bool:
+        return self.gateway is not None
+
+    def wake_after_commit(self, session: AsyncSession) -> None:
+        """Nudge the in-process worker once ``session``'s transaction has committed (a
+        recharge it opened is only claimable then)."""
+        event.listen(session.sync_session, "after_commit", lambda _s: self.wakeup.set(), once=True)
+
+    async def aclose(self, *, dispose_engine: bool = True) -> None:
+        if self.gateway is not None:
+            await self.gateway.aclose()
+        if dispose_engine:
+            await self.engine.dispose()
+
+
+def require_gateway(svc: Services) -> StripeGateway:
+    """The gateway, or the error a payment route answers without Stripe configured."""
+    if svc.gateway is None:
+        raise NotConfigured(
+            "payments are not configured (STRIPE_SECRET_KEY)", code="payments_not_configured"
+        )
+    return svc.gateway

@@ -1,0 +1,206 @@
+"""Stripe's webhook events, once verified: deduplicate by event id, then act.
+
+Each event id is processed once: its row in ``stripe_events`` is written in the same
+transaction as the handler's effects, so a duplicate (or a concurrent redelivery) either
+sees the row and answers ``"duplicate"``, or loses on the primary key and is rolled back
+whole. A handler that raises rolls everything back and the route answers 5xx, so Stripe
+delivers the event again.
+
+Handlers never call Stripe inside the event's transaction: what they need from Stripe is
+read first (:func:`_prefetch`), then re-checked against the rows they lock.
+
+- ``payment_intent.*`` → :func:`charging.settle_in`, the function the worker uses, so a
+  credit lands once whichever arrives first; stale or duplicate events cannot move a settled
+  record back.
+- ``setup_intent.succeeded``, ``payment_method.attached|detached`` → our default card follows
+  the customer's current cards (Stripe's list, not the event's story, so order and repeats
+  don't matter); a new default below the minimum opens the recharge at once.
+- ``customer.deleted`` → forget the customer and its card.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from balance_manager.payments.gateway import (
+    CardSummary,
+    StripeNotFound,
+    intent_result,
+    stripe_field,
+    stripe_id,
+)
+from balance_manager.store.models import RechargeRecord, StripeEvent, User
+from balance_manager.usecases import cards, charging
+from balance_manager.usecases.services import Services
+
+log = structlog.get_logger(__name__)
+
+CardLists = dict[str, tuple[list[CardSummary], str | None] | None]
+Handler = Callable[[Services, AsyncSession, Any, CardLists], Awaitable[str]]
+
+_PAYMENT_INTENT = frozenset(
+    {
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "payment_intent.requires_action",
+        "payment_intent.canceled",
+        "payment_intent.processing",
+    }
+)
+_CARD_EVENTS = frozenset(
+    {"setup_intent.succeeded", "payment_method.attached", "payment_method.detached"}
+)
+
+
+def _object(event: Any) -> Any:
+    return stripe_field(stripe_field(event, "data"), "object")
+
+
+async def settle_payment_intent(
+    svc: Services, session: AsyncSession, event: Any, _lists: CardLists
+) -> str:
+    """The recharge a PaymentIntent event belongs to, settled with the intent's state."""
+    intent = _object(event)
+    record_id = stripe_field(stripe_field(intent, "metadata"), "recharge_id")
+    if record_id is None:
+        record_id = await session.scalar(
+            select(RechargeRecord.id).where(RechargeRecord.payment_intent_id == stripe_id(intent))
+        )
+    if record_id is None:
+        return "not_a_recharge"
+    outcome = await charging.settle_in(
+        session, record_id, intent_result(intent), rules=svc.rules, now=svc.clock()
+    )
+    return str(outcome)
+
+
+async def _affected_users(session: AsyncSession, event: Any) -> list[User]:
+    """The users a card event concerns. A detached card no longer names its customer:
+    Stripe gives the old one in ``previous_attributes``, and users holding the card as their
+    default are found either way."""
+    obj = _object(event)
+    if stripe_field(event, "type") == "payment_method.detached":
+        pm_id = stripe_id(obj)
+        users = await cards.users_with_default(session, pm_id) if pm_id else []
+        previous = stripe_field(stripe_field(event, "data"), "previous_attributes")
+        owner = await cards.user_by_customer(session, stripe_id(stripe_field(previous, "customer")))
+        if owner is not None and owner.id not in {u.id for u in users}:
+            users.append(owner)
+        return users
+    user = await cards.user_by_customer(session, stripe_id(stripe_field(obj, "customer")))
+    return [] if user is None else [user]
+
+
+async def _prefetch(svc: Services, event: Any) -> CardLists:
+    """Before the event's transaction: the affected customers' cards, read from Stripe."""
+    if svc.gateway is None or stripe_field(event, "type") not in _CARD_EVENTS:
+        return {}
+    async with svc.sessions.begin() as session:
+        customer_ids = {u.stripe_customer_id for u in await _affected_users(session, event)}
+    lists: CardLists = {}
+    for customer_id in sorted(c for c in customer_ids if c):
+        try:
+            lists[customer_id] = await svc.gateway.list_cards(customer_id)
+        except StripeNotFound:
+            lists[customer_id] = None
+    return lists
+
+
+async def sync_cards(svc: Services, session: AsyncSession, event: Any, lists: CardLists) -> str:
+    """Make each affected user's default a card the customer has now."""
+    kind = stripe_field(event, "type")
+    obj = _object(event)
+    preferred = None
+    if kind == "setup_intent.succeeded":
+        preferred = stripe_id(stripe_field(obj, "payment_method"))
+    elif kind == "payment_method.attached":
+        preferred = stripe_id(obj)
+    users = await _affected_users(session, event)
+    if not users:
+        return "unknown_payment_method" if kind == "payment_method.detached" else "unknown_customer"
+    outcomes: set[str] = set()
+    for user in users:
+        customer_id = user.stripe_customer_id
+        if customer_id is None:
+            outcomes.add("no_customer")
+        elif customer_id not in lists:
+            # The user's customer changed since the prefetch; the next read repairs it.
+            outcomes.add("customer_changed")
+        else:
+            outcomes.add(
+                await cards.sync_listed(svc, session, user, lists[customer_id], preferred=preferred)
+            )
+    return ",".join(sorted(outcomes))
+
+
+async def customer_deleted(
+    svc: Services, session: AsyncSession, event: Any, _lists: CardLists
+) -> str:
+    """The customer is gone: forget it and its default card (a new one is made when needed)."""
+    user = await cards.user_by_customer(session, stripe_id(_object(event)))
+    if user is None:
+        return "unknown_customer"
+    await cards.forget_customer(svc, session, user)
+    return "customer_forgotten"
+
+
+def handler_for(event_type: str) -> Handler | None:
+    if event_type in _PAYMENT_INTENT:
+        return settle_payment_intent
+    if event_type in _CARD_EVENTS:
+        return sync_cards
+    if event_type == "customer.deleted":
+        return customer_deleted
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    event_id: str
+    type: str
+    outcome: str
+
+
+class _Duplicate(Exception):
+    pass
+
+
+async def handle(svc: Services, event: Any) -> Handled:
+    """Handle a verified event exactly once: ``"duplicate"`` for one already processed,
+    ``"ignored"`` for types we don't handle, else the handler's outcome."""
+    event_id, kind = str(event.id), str(event.type)
+    handler = handler_for(kind)
+    lists: CardLists = {}
+    if handler is sync_cards:
+        async with svc.sessions.begin() as session:
+            if await session.get(StripeEvent, event_id) is not None:
+                return _duplicate(event_id, kind)
+        lists = await _prefetch(svc, event)
+    try:
+        async with svc.sessions.begin() as session:
+            # No look-up first: a duplicate re-runs an idempotent handler, then loses on the
+            # event id's primary key and is rolled back whole.
+            outcome = "ignored" if handler is None else await handler(svc, session, event, lists)
+            session.add(
+                StripeEvent(id=event_id, type=kind, processed_at=svc.clock(), outcome=outcome[:255])
+            )
+            try:
+                await session.flush()
+            except IntegrityError:  # this event was processed already (or is, concurrently)
+                raise _Duplicate from None
+    except _Duplicate:
+        return _duplicate(event_id, kind)
+    log.info("stripe_event", event_id=event_id, type=kind, outcome=outcome)
+    return Handled(event_id, kind, outcome)
+
+
+def _duplicate(event_id: str, kind: str) -> Handled:
+    log.info("stripe_event_duplicate", event_id=event_id, type=kind)
+    return Handled(event_id, kind, "duplicate")

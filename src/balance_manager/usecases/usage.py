@@ -1,0 +1,279 @@
+"""Recording usage (one debit or a batch) and operator adjustments: the hot path.
+
+A debit posts to the ledger and, in the same transaction, opens a recharge when the balance
+is left below the minimum and :func:`policy.decide` agrees (the partial unique index allows
+one open recharge per user). Idempotent by key: the same key and amount return the first
+result; the same key with another amount is refused.
+
+On PostgreSQL one debit is one statement (``store.ledger.debit_one``); whatever it cannot
+settle alone (a replay, the floor, an unknown user, a concurrent repeat of its key) takes the
+general posting path, which both databases and batches share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from balance_manager import money, posting
+from balance_manager.amounts import parse_amount
+from balance_manager.errors import Conflict, NotFound, ServiceError
+from balance_manager.states import LedgerKind, TriggerSource
+from balance_manager.store import ledger
+from balance_manager.usecases.accounts import check_user_id
+from balance_manager.usecases.recharges import open_automatic
+from balance_manager.usecases.services import Services
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """A posting's result: the entry (new or replayed) and the balance right after it."""
+
+    user_id: str
+    amount: int  # minor units as posted (usage: positive, the amount debited)
+    currency: money.Currency
+    entry_id: int
+    balance: int
+    created_at: datetime
+    replayed: bool
+    recharge_id: str | None = None  # a recharge this debit opened
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEvent:
+    user_id: str
+    amount: object  # major units as received
+    idempotency_key: str
+    description: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    index: int
+    event: UsageEvent
+    recorded: Recorded | None = None
+    error: ServiceError | None = None
+
+
+async def record_usage(svc: Services, event: UsageEvent) -> Recorded:
+    """Debit one usage event (operator only)."""
+    cur = await svc.currencies.of(check_user_id(event.user_id))
+    amount = parse_amount(event.amount, cur, field="amount", allow_zero=False)
+    now = svc.clock()
+    if svc.engine.dialect.name == "postgresql":
+        fast = await _debit_one(svc, event, amount, cur, now)
+        if fast is not None:
+            return fast
+    async with svc.engine.begin() as conn:
+        posted = await ledger.post(conn, [_usage(event, amount)], now=now)
+        result = posted.results[0]
+        _raise_for(result)
+        opened = await _open_after_usage(svc, conn, posted)
+    if opened:
+        svc.wakeup.set()
+    return _recorded(result, cur, now, recharge_id=opened.get(event.user_id))
+
+
+async def _debit_one(
+    svc: Services, event: UsageEvent, amount: int, cur: money.Currency, now: datetime
+) -> Recorded | None:
+    try:
+        async with svc.engine.begin() as conn:
+            debited = await ledger.debit_one(
+                conn,
+                user_id=event.user_id,
+                amount=-amount,
+                reference=event.idempotency_key,
+                description=event.description,
+                metadata=event.metadata,
+                now=now,
+            )
+            if debited is None:
+                return None
+            recharge_id = None
+            if debited.may_need_recharge:
+                opened = await open_automatic(
+                    svc, conn, [event.user_id], source=TriggerSource.USAGE
+                )
+                recharge_id = opened[event.user_id].record_id if opened else None
+    except IntegrityError:
+        return None  # a concurrent repeat of this key committed first: the general path replays
+    if recharge_id is not None:
+        svc.wakeup.set()
+    return Recorded(
+        user_id=event.user_id,
+        amount=amount,
+        currency=cur,
+        entry_id=debited.entry_id,
+        balance=debited.balance,
+        created_at=now,
+        replayed=False,
+        recharge_id=recharge_id,
+    )
+
+
+async def record_batch(svc: Services, events: Sequence[UsageEvent]) -> list[BatchItem]:
+    """Up to 1,000 usage events for many users, in one transaction with a constant number of
+    statements; one result per event, in order. A failing event (unknown user, bad amount,
+    key reused, floor) is reported and the others still apply."""
+    currencies = await svc.currencies.known({e.user_id for e in events})
+    items: dict[int, BatchItem] = {}
+    postings: list[tuple[int, posting.Posting]] = []
+    for index, event in enumerate(events):
+        cur = currencies.get(event.user_id)
+        if cur is None:
+            error: ServiceError = NotFound(
+                f"user {event.user_id} not found", code="user_not_found", field="userId"
+            )
+            items[index] = BatchItem(index, event, error=error)
+            continue
+        try:
+            amount = parse_amount(event.amount, cur, field="amount", allow_zero=False)
+        except ServiceError as exc:
+            items[index] = BatchItem(index, event, error=exc)
+            continue
+        postings.append((index, _usage(event, amount)))
+    now = svc.clock()
+    opened: dict[str, str] = {}
+    if postings:
+        async with svc.engine.begin() as conn:
+            posted = await ledger.post(conn, [p for _, p in postings], now=now)
+            opened = await _open_after_usage(svc, conn, posted)
+        for (index, _), result in zip(postings, posted.results, strict=True):
+            event = events[index]
+            failure = _error_for(result)
+            items[index] = (
+                BatchItem(index, event, error=failure)
+                if failure is not None
+                else BatchItem(
+                    index,
+                    event,
+                    recorded=_recorded(
+                        result,
+                        currencies[event.user_id],
+                        now,
+                        recharge_id=opened.get(event.user_id),
+                    ),
+                )
+            )
+    if opened:
+        svc.wakeup.set()
+    return [items[i] for i in range(len(events))]
+
+
+async def adjust(
+    svc: Services,
+    user_id: str,
+    *,
+    amount: object,
+    reason: str,
+    idempotency_key: str,
+    metadata: dict[str, Any] | None = None,
+) -> Recorded:
+    """Grant (positive) or remove (negative) credit with a reason; idempotent like usage."""
+    cur = await svc.currencies.of(check_user_id(user_id))
+    minor = parse_amount(amount, cur, field="amount", allow_negative=True, allow_zero=False)
+    now = svc.clock()
+    async with svc.engine.begin() as conn:
+        posted = await ledger.post(
+            conn,
+            [
+                posting.Posting(
+                    user_id=user_id,
+                    kind=LedgerKind.ADJUSTMENT,
+                    amount=minor,
+                    reference=idempotency_key,
+                    description=reason,
+                    metadata=metadata,
+                )
+            ],
+            now=now,
+        )
+    result = posted.results[0]
+    _raise_for(result)
+    return _recorded(result, cur, now)
+
+
+def _usage(event: UsageEvent, amount: int) -> posting.Posting:
+    return posting.Posting(
+        user_id=event.user_id,
+        kind=LedgerKind.USAGE,
+        amount=-amount,
+        reference=event.idempotency_key,
+        description=event.description,
+        metadata=event.metadata,
+        enforce_floor=True,
+    )
+
+
+async def _open_after_usage(
+    svc: Services, conn: AsyncConnection, posted: ledger.Posted
+) -> dict[str, str]:
+    """Open the recharges that this usage made necessary (users left below their minimum)."""
+    debited = {
+        r.posting.user_id
+        for r in posted.results
+        if r.outcome is posting.Outcome.APPLIED and r.posting.amount < 0
+    }
+    below = sorted(
+        u
+        for u in debited
+        if ledger.below_minimum(posted.accounts[u].balance, posted.accounts[u].minimum)
+    )
+    opened = await open_automatic(svc, conn, below, source=TriggerSource.USAGE)
+    return {u: o.record_id for u, o in opened.items() if o.record_id is not None}
+
+
+def _recorded(
+    result: posting.Result,
+    cur: money.Currency,
+    now: datetime,
+    *,
+    recharge_id: str | None = None,
+) -> Recorded:
+    entry = result.entry
+    assert entry is not None
+    assert entry.id is not None
+    return Recorded(
+        user_id=result.posting.user_id,
+        amount=abs(result.posting.amount)
+        if result.posting.kind is LedgerKind.USAGE
+        else result.posting.amount,
+        currency=cur,
+        entry_id=entry.id,
+        balance=entry.balance_after,
+        created_at=entry.created_at or now,
+        replayed=result.outcome is posting.Outcome.REPLAYED,
+        recharge_id=recharge_id,
+    )
+
+
+def _error_for(result: posting.Result) -> ServiceError | None:
+    posted = result.posting
+    if result.outcome is posting.Outcome.UNKNOWN_USER:
+        return NotFound(f"user {posted.user_id} not found", code="user_not_found", field="userId")
+    if result.outcome is posting.Outcome.KEY_REUSED:
+        return Conflict(
+            f"idempotencyKey {posted.reference!r} was already used with a different amount",
+            code="idempotency_key_reused",
+            field="idempotencyKey",
+        )
+    if result.outcome is posting.Outcome.FLOOR_REACHED:
+        return Conflict(
+            "this usage would take the balance below the configured balanceFloor",
+            code="balance_floor_reached",
+            field="amount",
+        )
+    return None
+
+
+def _raise_for(result: posting.Result) -> None:
+    error = _error_for(result)
+    if error is not None:
+        raise error

@@ -1,0 +1,151 @@
+"""Database round trips per request, counted with SQLAlchemy events: they must not grow.
+
+Counted: every statement sent (``before_cursor_execute``, an ``executemany`` counting once)
+plus BEGIN and COMMIT. The figures are the budget of the hot paths; a change that adds a
+round trip must change this file, on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conftest import UserMaker
+from tests.recharge.conftest import Engine
+
+
+@dataclass
+class Trips:
+    statements: list[str] = field(default_factory=list)
+    begins: int = 0
+    commits: int = 0
+
+    @property
+    def total(self) -> int:
+        return len(self.statements) + self.begins + self.commits
+
+
+@contextmanager
+def counted(engine: AsyncEngine) -> Iterator[Trips]:
+    trips = Trips()
+    sync = engine.sync_engine
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        trips.statements.append(" ".join(statement.split())[:120])
+
+    def on_begin(_conn: Any) -> None:
+        trips.begins += 1
+
+    def on_commit(_conn: Any) -> None:
+        trips.commits += 1
+
+    event.listen(sync, "before_cursor_execute", on_execute)
+    event.listen(sync, "begin", on_begin)
+    event.listen(sync, "commit", on_commit)
+    try:
+        yield trips
+    finally:
+        event.remove(sync, "before_cursor_execute", on_execute)
+        event.remove(sync, "begin", on_begin)
+        event.remove(sync, "commit", on_commit)
+
+
+async def _warm(client: httpx.AsyncClient, user: str, operator: dict[str, str]) -> None:
+    """The first request of a process verifies the key and learns the user's currency."""
+    response = await client.post(
+        f"/api/balance/usage/{user}", json={"amount": 1, "idempotencyKey": "warm"}, headers=operator
+    )
+    assert response.status_code == 200, response.text
+
+
+# On PostgreSQL the debit is one statement; SQLite (in-process, no network) takes the general
+# path: lock, look up the key, insert, update the balance (and SQLite's own BEGIN IMMEDIATE,
+# sent as a statement).
+USAGE_BUDGET = {"postgresql": 3, "sqlite": 7}
+
+
+async def test_one_usage_debit(
+    engine_app: Engine, make_user: UserMaker, operator: dict[str, str], backend: str
+) -> None:
+    e = engine_app
+    user = await make_user(minimum_balance=150, target_balance=600, initial_balance=1000)
+    await e.give_card(user)
+    await _warm(e.client, user, operator)
+    with counted(e.ctx.engine) as trips:
+        response = await e.usage(user, 5, "u1", operator)
+    assert response.status_code == 200
+    assert trips.total == USAGE_BUDGET[backend], trips
+
+
+async def test_a_usage_debit_that_opens_a_recharge(
+    engine_app: Engine, make_user: UserMaker, operator: dict[str, str], backend: str
+) -> None:
+    """Below the minimum: the decision's read and the record's insert join the same
+    transaction (and NOTIFY on PostgreSQL)."""
+    e = engine_app
+    user = await make_user(minimum_balance=150, target_balance=600, initial_balance=1000)
+    await e.give_card(user)
+    await _warm(e.client, user, operator)
+    with counted(e.ctx.engine) as trips:
+        response = await e.usage(user, 950, "u1", operator)
+    assert response.json()["rechargeId"] is not None
+    assert trips.total == USAGE_BUDGET[backend] + {"postgresql": 3, "sqlite": 3}[backend], trips
+
+
+@pytest.mark.parametrize("size", [1, 1000])
+async def test_a_batch_costs_the_same_statements_whatever_its_size(
+    engine_app: Engine, make_user: UserMaker, operator: dict[str, str], size: int
+) -> None:
+    e = engine_app
+    users = [await make_user(initial_balance=10_000) for _ in range(10)]
+    await _warm(e.client, users[0], operator)
+    await e.client.post(  # learn every user's currency
+        "/api/balance/usage",
+        json={"events": [{"userId": u, "amount": 1, "idempotencyKey": "w-" + u} for u in users]},
+        headers=operator,
+    )
+    events = [
+        {"userId": users[i % 10], "amount": 1, "idempotencyKey": f"b{size}-{i}"}
+        for i in range(size)
+    ]
+    with counted(e.ctx.engine) as trips:
+        response = await e.client.post(
+            "/api/balance/usage", json={"events": events}, headers=operator
+        )
+    assert response.json()["applied"] == size
+    assert trips.total == 6 if e.ctx.engine.dialect.name == "postgresql" else 7, trips
+
+
+async def test_a_webhook_credit(
+    engine_app: Engine, worked_example_user: str, operator: dict[str, str], backend: str
+) -> None:
+    """``payment_intent.succeeded`` for a charged record: one transaction that checks the
+    event id, locks, credits and records the event."""
+    from balance_manager.usecases import charging, stripe_events
+
+    e, user = engine_app, worked_example_user
+    await e.usage(user, 50, "u1", operator)
+    (job,) = await charging.claim(e.svc)
+    assert e.ctx.gateway is not None
+    result = await charging.charge(e.ctx.gateway, job, now=e.clock())
+    intent = e.stripe.v1.payment_intents.retrieve(str(result.payment_intent_id))
+    event = stripe_events_event("payment_intent.succeeded", intent.to_dict())
+    with counted(e.ctx.engine) as trips:
+        handled = await stripe_events.handle(e.svc, event)
+    assert handled.outcome == "credited"
+    assert trips.total == {"postgresql": 10, "sqlite": 11}[backend], "\n".join(trips.statements)
+
+
+def stripe_events_event(kind: str, obj: dict[str, Any]) -> Any:
+    import stripe
+
+    return stripe.Event.construct_from(
+        {"id": "evt_trips", "object": "event", "type": kind, "data": {"object": obj}}, "sk_test"
+    )
