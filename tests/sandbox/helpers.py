@@ -37,7 +37,7 @@ def saved_card(
             "payment_method": test_pm,
             "confirm": True,
             "usage": "off_session",
-            "payment_method_types": ["card"],
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
         }
     )
     if si.status == "requires_action":

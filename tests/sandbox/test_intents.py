@@ -17,7 +17,7 @@ def test_setup_intent_lifecycle(stripe_client: stripe.StripeClient) -> None:
         params={
             "customer": customer.id,
             "usage": "off_session",
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card", "sepa_debit"],
             "metadata": {"user": "u1"},
         }
     )
@@ -26,6 +26,7 @@ def test_setup_intent_lifecycle(stripe_client: stripe.StripeClient) -> None:
     assert si.status == "requires_payment_method"
     assert si.client_secret is not None and si.client_secret.startswith(si.id + "_secret_")
     assert si.usage == "off_session" and si.payment_method_types == ["card"]
+    assert si.allowed_payment_method_types == ["card", "sepa_debit"]
 
     done = stripe_client.v1.setup_intents.confirm(si.id, params={"payment_method": "pm_card_visa"})
     assert done.status == "succeeded"

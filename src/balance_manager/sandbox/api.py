@@ -17,10 +17,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from . import versions
 from .faults import Fault
 from .params import validate
 from .routing import Call, Route, Router, expand
-from .state import API_VERSION, RequestContext, SandboxState, random_id
+from .state import RequestContext, SandboxState, random_id
 from .wire import JSON, StripeError, api_error, dumps, invalid_request, parse_form
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,12 @@ class Response:
         self.headers = headers
 
 
-def _error_response(err: StripeError) -> tuple[int, bytes]:
+def _error_response(err: StripeError, ctx: RequestContext) -> tuple[int, bytes]:
+    if ctx.authenticated:  # as Stripe: an authenticated request's error links its log entry
+        err.error.setdefault(
+            "request_log_url",
+            f"{ctx.base_url}/_sandbox/requests/{ctx.request_id}?t={int(time.time())}",
+        )
     return err.status, dumps(err.body())
 
 
@@ -91,7 +97,7 @@ class ApiApp:
         ctx = RequestContext(
             request_id=request_id,
             base_url=f"{scope.get('scheme', 'http')}://{host}",
-            api_version=headers.get("stripe-version") or API_VERSION,
+            api_version=headers.get("stripe-version") or self.state.api_version,
         )
         response_headers: list[tuple[bytes, bytes]] = [
             (b"content-type", b"application/json"),
@@ -105,7 +111,7 @@ class ApiApp:
                 scope, method, body, headers, ctx, response_headers, send
             )
         except StripeError as err:
-            status, out = _error_response(err)
+            status, out = _error_response(err, ctx)
             response_headers.extend(
                 (k.lower().encode(), v.encode()) for k, v in err.headers.items()
             )
@@ -148,6 +154,8 @@ class ApiApp:
             )
         route, path_params = matched
         self._authenticate(headers, raw, route, ctx)
+        ctx.authenticated = True
+        versions.check(ctx.api_version)
         fault = self.state.faults.take(method, path)
         if fault is not None and fault.kind in ("error", "rate_limit"):
             raise _fault_error(fault)
@@ -206,10 +214,10 @@ class ApiApp:
                 result = expand(self.state, result, params.get("expand"))
                 return 200, dumps(result)
         except StripeError as err:
-            return _error_response(err)
+            return _error_response(err, ctx)
         except Exception:  # a sandbox bug must look like Stripe's 500, not kill the server
             log.exception("sandbox endpoint failed: %s %s", route.method, route.template)
-            return _error_response(api_error())
+            return _error_response(api_error(), ctx)
 
     def _authenticate(
         self, headers: dict[str, str], raw: JSON, route: Route, ctx: RequestContext

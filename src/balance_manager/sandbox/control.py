@@ -11,19 +11,24 @@ They take JSON or form bodies and need no key: the sandbox is a local test doubl
 - ``POST /_sandbox/events/{id}/resend`` ``{"endpoint": "we_…"}`` — deliver again now.
 - ``POST /_sandbox/webhooks/flush`` — wait until no delivery is in flight.
 - ``GET|POST /_sandbox/clock`` ``{"advance": seconds}`` — move the sandbox clock.
-- ``GET /_sandbox/requests`` — the last API requests (method, path, status, idempotency key).
+- ``GET /_sandbox/requests``, ``GET /_sandbox/requests/{id}`` — the last API requests
+  (method, path, status, idempotency key); an error's ``request_log_url`` points here.
+- ``GET|POST /_sandbox/account`` ``{"api_version": "2026-10-28.endive"}`` — the account's
+  default API version (requests without ``Stripe-Version``, and events, use it).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .wire import StripeError, flat_form
+from . import versions
+from .wire import JSON, StripeError, flat_form, invalid_request
 
 if TYPE_CHECKING:
     from .app import Runtime
@@ -39,8 +44,20 @@ async def _body(request: Request) -> dict[str, Any]:
     return dict(flat_form(raw))
 
 
+def _stripe_error(err: StripeError) -> JSONResponse:
+    return JSONResponse(err.body(), status_code=err.status)
+
+
 def routes(rt: Runtime) -> list[Route]:
     state = rt.state
+
+    def under_lock(action: Callable[[], JSON]) -> Response:
+        """Run a state change as the API would: under the lock, errors in Stripe's shape."""
+        try:
+            with state.lock:
+                return JSONResponse(action())
+        except StripeError as err:
+            return _stripe_error(err)
 
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True, "objects": len(state.objects)})
@@ -112,6 +129,25 @@ def routes(rt: Runtime) -> list[Route]:
     async def requests_log(request: Request) -> Response:
         return JSONResponse({"data": list(rt.api.recent)})
 
+    async def request_entry(request: Request) -> Response:
+        for entry in rt.api.recent:
+            if entry["id"] == request.path_params["id"]:
+                return JSONResponse(entry)
+        return _stripe_error(
+            invalid_request("No such request in the recent log.", param="id", status=404)
+        )
+
+    async def account(request: Request) -> Response:
+        body = await _body(request) if request.method == "POST" else {}
+
+        def change() -> JSON:
+            if body.get("api_version"):
+                state.api_version = versions.check(str(body["api_version"]), param="api_version")
+                state.touch()
+            return {"api_version": state.api_version}
+
+        return under_lock(change)
+
     return [
         Route("/_sandbox/health", health),
         Route("/_sandbox/reset", reset, methods=["POST"]),
@@ -123,4 +159,6 @@ def routes(rt: Runtime) -> list[Route]:
         Route("/_sandbox/events/{id}/resend", resend, methods=["POST"]),
         Route("/_sandbox/clock", clock, methods=["GET", "POST"]),
         Route("/_sandbox/requests", requests_log),
+        Route("/_sandbox/requests/{id}", request_entry),
+        Route("/_sandbox/account", account, methods=["GET", "POST"]),
     ]

@@ -17,11 +17,10 @@ from typing import Any
 
 from .faults import FaultTable
 from .idempotency import IdempotencyStore
+from .versions import LATEST
 from .wire import JSON
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-API_VERSION = "2025-03-31.basil"
 
 
 def random_id(prefix: str, length: int = 24) -> str:
@@ -31,13 +30,14 @@ def random_id(prefix: str, length: int = 24) -> str:
 
 @dataclass
 class RequestContext:
-    """What an event records about the request that caused it."""
+    """What an event records about the request that caused it, and the version it speaks."""
 
     request_id: str | None = None
     idempotency_key: str | None = None
     base_url: str = "http://127.0.0.1:12111"
-    api_version: str = API_VERSION
+    api_version: str = LATEST
     publishable: bool = False
+    authenticated: bool = False  # its errors then carry a request_log_url
 
 
 EventListener = Callable[[JSON], None]
@@ -56,6 +56,9 @@ class SandboxState:
     listeners: list[EventListener] = field(default_factory=list, repr=False)
     reset_listeners: list[Callable[[], None]] = field(default_factory=list, repr=False)
     version: int = 0  # bumped on every change; the state file writer watches it
+    # The account's default API version: requests without Stripe-Version speak it, and events
+    # are rendered in it (a webhook endpoint with its own api_version overrides it on delivery).
+    api_version: str = LATEST
 
     # ------------------------------------------------------------------ time and ids
     def now(self) -> int:
@@ -100,7 +103,7 @@ class SandboxState:
         event: JSON = {
             "id": random_id("evt"),
             "object": "event",
-            "api_version": ctx.api_version if ctx else API_VERSION,
+            "api_version": self.api_version,
             "created": self.now(),
             "data": data,
             "livemode": False,
@@ -124,6 +127,7 @@ class SandboxState:
             self.private.clear()
             self.deleted.clear()
             self.clock_offset = 0
+            self.api_version = LATEST
             self.idempotency.clear()
             self.faults.clear()
             self.version += 1
@@ -139,6 +143,7 @@ class SandboxState:
                 "private": self.private,
                 "deleted": sorted(self.deleted),
                 "clock_offset": self.clock_offset,
+                "api_version": self.api_version,
                 "idempotency": self.idempotency.snapshot(),
             }
 
@@ -149,6 +154,7 @@ class SandboxState:
             self.private = dict(data.get("private", {}))
             self.deleted = set(data.get("deleted", []))
             self.clock_offset = int(data.get("clock_offset", 0))
+            self.api_version = str(data.get("api_version") or LATEST)
             self.idempotency.restore(data.get("idempotency", {}))
             self.version += 1
 

@@ -32,6 +32,15 @@ def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
     return f"t={t},v1={mac}"
 
 
+def rendered_for(event: JSON, endpoint: JSON) -> JSON:
+    """The event as this endpoint receives it: in the endpoint's API version when it has one,
+    else in the account version the event was created with (never the request's version)."""
+    version = endpoint.get("api_version")
+    if version is None or version == event["api_version"]:
+        return event
+    return {**event, "api_version": version}
+
+
 @dataclass
 class WebhookConfig:
     retry_base_seconds: float = 1.0  # attempt n waits base * 2**(n-1) after a failure
@@ -195,7 +204,7 @@ class WebhookDispatcher:
             secret = self.state.private_of(endpoint_id).get("secret")
             if endpoint is None or event is None or secret is None:
                 return None
-            payload = json.dumps(event, indent=2)
+            payload = json.dumps(rendered_for(event, endpoint), indent=2)
             url = endpoint["url"]
         headers = {
             "Content-Type": "application/json; charset=utf-8",

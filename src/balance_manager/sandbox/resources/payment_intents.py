@@ -30,7 +30,13 @@ from ..state import RequestContext, SandboxState, random_id
 from ..wire import JSON, StripeError, card_error, invalid_request
 from ._common import apply_metadata, check_currency, client_secret, require, update_fields
 from .charges import new_charge
-from .intents import authentication_action, check_client_secret, error_for_intent
+from .intents import (
+    apply_payment_method_types,
+    authentication_action,
+    check_client_secret,
+    error_for_intent,
+    payment_method_types,
+)
 from .payment_methods import (
     attach_to,
     card_of,
@@ -86,6 +92,9 @@ _CONFIRM: dict[str, Spec] = {
     "use_stripe_sdk": BOOL,
     "mandate_data": MANDATE_DATA,
     "client_secret": STR,
+    # Which one a request may use depends on its API version: intents.payment_method_types.
+    "payment_method_types": ListOf(STR),
+    "allowed_payment_method_types": ListOf(STR),
 }
 CREATE: dict[str, Spec] = {
     **{k: v for k, v in _CONFIRM.items() if k != "client_secret"},
@@ -95,7 +104,6 @@ CREATE: dict[str, Spec] = {
     "description": STR,
     "metadata": META,
     "confirm": BOOL,
-    "payment_method_types": ListOf(STR),
     "automatic_payment_methods": Obj(
         {"enabled": BOOL, "allow_redirects": Enum(("always", "never"))}
     ),
@@ -116,6 +124,8 @@ UPDATE: dict[str, Spec] = {
     "setup_future_usage": Enum(("on_session", "off_session")),
     "statement_descriptor": STR,
     "statement_descriptor_suffix": STR,
+    "payment_method_types": ListOf(STR),
+    "allowed_payment_method_types": ListOf(STR),
 }
 
 
@@ -164,11 +174,7 @@ def create(call: Call) -> JSON:
                 )
     if p.get("customer"):
         require(state, p["customer"], "customer", param="customer")
-    types = p.get("payment_method_types") or ["card"]
-    if any(t != "card" for t in types):
-        raise invalid_request(
-            "The sandbox emulates the card payment method type only.", param="payment_method_types"
-        )
+    types = payment_method_types(call, "payment_intent", ["card"]) or ["card"]
     pm = payment_method_param(call)
     if pm is not None:
         _check_pm_customer(pm, p.get("customer"))
@@ -177,6 +183,7 @@ def create(call: Call) -> JSON:
     pi: JSON = {
         "id": pi_id,
         "object": "payment_intent",
+        "allowed_payment_method_types": p.get("allowed_payment_method_types"),
         "amount": p["amount"],
         "amount_capturable": 0,
         "amount_details": {"tip": {}},
@@ -261,6 +268,7 @@ def update(call: Call) -> JSON:
         _check_amount(p["amount"], p.get("currency") or pi["currency"])
     if p.get("customer"):
         require(state, p["customer"], "customer", param="customer")
+    apply_payment_method_types(call, pi)
     update_fields(
         pi,
         p,
@@ -296,6 +304,7 @@ def confirm(call: Call) -> JSON:
             else f"You cannot confirm this PaymentIntent because it has a status of {pi['status']}."
         )
         raise error_for_intent(invalid_request(message, code="payment_intent_unexpected_state"), pi)
+    apply_payment_method_types(call, pi)
     pm = payment_method_param(call)
     if pm is None and pi["payment_method"]:
         pm = require(state, pi["payment_method"], "payment_method")

@@ -11,7 +11,13 @@ from ..routing import Call, Route, list_params, paginate
 from ..state import RequestContext, SandboxState, random_id
 from ..wire import JSON, StripeError, invalid_request
 from ._common import apply_metadata, client_secret, require, update_fields
-from .intents import authentication_action, check_client_secret, error_for_intent
+from .intents import (
+    apply_payment_method_types,
+    authentication_action,
+    check_client_secret,
+    error_for_intent,
+    payment_method_types,
+)
 from .payment_methods import (
     attach_to,
     card_of,
@@ -36,12 +42,14 @@ _CONFIRM: dict[str, Spec] = {
     "use_stripe_sdk": BOOL,
     "mandate_data": MANDATE_DATA,
     "client_secret": STR,
+    "allowed_payment_method_types": ListOf(STR),
 }
 CREATE: dict[str, Spec] = {
     **_CONFIRM,
     "customer": STR,
     "description": STR,
     "metadata": META,
+    # Which one a request may use depends on its API version: intents.payment_method_types.
     "payment_method_types": ListOf(STR),
     "usage": Enum(("on_session", "off_session")),
     "confirm": BOOL,
@@ -56,6 +64,7 @@ UPDATE: dict[str, Spec] = {
     "metadata": META,
     "payment_method": STR,
     "payment_method_types": ListOf(STR),
+    "allowed_payment_method_types": ListOf(STR),
 }
 
 
@@ -69,18 +78,14 @@ def create(call: Call) -> JSON:
                 raise invalid_request(
                     f"You may only specify `{name}` when `confirm` is true.", param=name
                 )
-    types = p.get("payment_method_types") or ["card"]
-    if any(t != "card" for t in types):
-        raise invalid_request(
-            "The sandbox emulates the card payment method type only.",
-            param="payment_method_types",
-        )
+    types = payment_method_types(call, "setup_intent", ["card"]) or ["card"]
     pm = payment_method_param(call)
     si_id = random_id("seti")
     auto = p.get("automatic_payment_methods")
     si: JSON = {
         "id": si_id,
         "object": "setup_intent",
+        "allowed_payment_method_types": p.get("allowed_payment_method_types"),
         "application": None,
         "automatic_payment_methods": (
             {
@@ -141,7 +146,8 @@ def update(call: Call) -> JSON:
         )
     if p.get("customer"):
         require(state, p["customer"], "customer", param="customer")
-    update_fields(si, p, ("customer", "description", "payment_method_types"))
+    apply_payment_method_types(call, si)
+    update_fields(si, p, ("customer", "description"))
     if p.get("payment_method"):
         pm = resolve_payment_method(state, p["payment_method"], call.ctx)
         si["payment_method"] = pm["id"]
@@ -166,6 +172,7 @@ def confirm(call: Call) -> JSON:
             ),
             si,
         )
+    apply_payment_method_types(call, si)
     pm = payment_method_param(call)
     if pm is None and si["payment_method"]:
         pm = require(state, si["payment_method"], "payment_method")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from .. import versions
 from ..params import BOOL, META, STR, ListOf, Req, Spec
 from ..routing import Call, Route, list_params, paginate
 from ..state import random_id
@@ -43,6 +44,8 @@ def _check(params: JSON) -> None:
 def create(call: Call) -> JSON:
     state, p = call.state, call.params
     _check(p)
+    if p.get("api_version") is not None:
+        versions.check(p["api_version"], param="api_version")
     if not p["enabled_events"]:
         raise invalid_request("enabled_events must not be empty", param="enabled_events")
     endpoint: JSON = {
