@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import stripe
 
 from balance_manager.sandbox import RunningSandbox
+
+from .receiver import Receiver
 
 
 def authenticate(
@@ -62,3 +66,30 @@ def charge_off_session(
             "metadata": {"recharge": "r1"},
         }
     )
+
+
+def listen(client: stripe.StripeClient, receiver: Receiver, events: list[str]) -> str:
+    """A webhook endpoint for ``events`` delivering to ``receiver``; its signing secret."""
+    endpoint = client.v1.webhook_endpoints.create(
+        params={"url": receiver.url, "enabled_events": events}
+    )
+    assert endpoint.secret is not None
+    return endpoint.secret
+
+
+def received(receiver: Receiver, secret: str, count: int) -> list[stripe.Event]:
+    """The first ``count`` events delivered, each verified against its signature."""
+    assert receiver.wait_for(count), f"{len(receiver.ok())} of {count} events delivered"
+    return [
+        stripe.Webhook.construct_event(d.body.decode(), d.headers["Stripe-Signature"], secret)
+        for d in receiver.ok()
+    ]
+
+
+def by_type(events: list[stripe.Event]) -> dict[str, list[dict[str, Any]]]:
+    """Delivered events' objects (as plain JSON) grouped by type, in delivery order."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        payload = event.to_dict()
+        out.setdefault(event.type, []).append(payload["data"])
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 import stripe
 
@@ -91,6 +92,24 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
         customer = client.v1.customers.create(params={"email": "keep@x.io"})
         client.v1.payment_methods.attach("pm_card_visa", params={"customer": customer.id})
         client.v1.customers.create(options={"idempotency_key": "once"})
+        pi = client.v1.payment_intents.create(
+            params={
+                "amount": 2000,
+                "currency": "usd",
+                "payment_method": "pm_card_createDispute",
+                "confirm": True,
+            }
+        )
+        paid = client.v1.payment_intents.create(
+            params={
+                "amount": 900,
+                "currency": "usd",
+                "payment_method": "pm_card_visa",
+                "confirm": True,
+            }
+        )
+        refund = client.v1.refunds.create(params={"payment_intent": paid.id, "amount": 500})
+        httpx.post(f"{first.base_url}/_sandbox/account", json={"api_version": "2026-07-29.dahlia"})
     assert path.exists()
     with start_background(state_file=path) as second:
         client = stripe.StripeClient(second.secret_key, base_addresses={"api": second.base_url})
@@ -100,3 +119,12 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
         replay = client.v1.customers.create(options={"idempotency_key": "once"})
         assert replay.last_response is not None
         assert replay.last_response.headers["Idempotent-Replayed"] == "true"
+        assert client.v1.refunds.retrieve(refund.id).amount == 500
+        [dispute] = client.v1.disputes.list(params={"payment_intent": pi.id}).data
+        assert dispute.status == "needs_response"
+        assert client.v1.disputes.close(dispute.id).status == "lost"
+        with pytest.raises(stripe.InvalidRequestError) as info:
+            client.v1.refunds.create(params={"payment_intent": pi.id})
+        assert info.value.code == "charge_disputed"  # the dispute index survived too
+        account = httpx.get(f"{second.base_url}/_sandbox/account").json()
+        assert account["api_version"] == "2026-07-29.dahlia"

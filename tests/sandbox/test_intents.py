@@ -158,22 +158,61 @@ def test_off_session_charge_events_and_charge_shape(
     assert types == ["payment_intent.succeeded", "charge.succeeded", "payment_intent.created"]
 
 
-def test_refunds(stripe_client: stripe.StripeClient, sandbox: RunningSandbox) -> None:
-    customer, pm = saved_card(stripe_client, sandbox, "pm_card_visa")
-    pi = charge_off_session(stripe_client, customer, pm, 1000)
-    part = stripe_client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 300})
-    assert isinstance(part, stripe.Refund)
-    assert (part.amount, part.status, part.charge) == (300, "succeeded", pi.latest_charge)
-    assert stripe_client.v1.refunds.retrieve(part.id).amount == 300
-    with pytest.raises(stripe.InvalidRequestError) as info:
-        stripe_client.v1.refunds.create(params={"charge": str(pi.latest_charge), "amount": 800})
-    assert info.value.code == "amount_too_large"
-    rest = stripe_client.v1.refunds.create(params={"charge": str(pi.latest_charge)})
-    assert rest.amount == 700
-    charge = stripe_client.v1.charges.retrieve(str(pi.latest_charge))
-    assert (charge.amount_refunded, charge.refunded) == (1000, True)
-    with pytest.raises(stripe.InvalidRequestError) as info:
-        stripe_client.v1.refunds.create(params={"payment_intent": pi.id})
-    assert info.value.code == "charge_already_refunded"
-    refunded = stripe_client.v1.events.list(params={"type": "charge.refunded"}).data
-    assert len(refunded) == 2
+def test_lists_for_reconciliation_and_foreign_payments(
+    stripe_client: stripe.StripeClient, sandbox: RunningSandbox, control: httpx.Client
+) -> None:
+    """What reconciliation reads: a customer's PaymentIntents since a time, page by page, and
+    their charges — including one made outside our flow with someone else's metadata."""
+    a, pm_a = saved_card(stripe_client, sandbox, "pm_card_visa")
+    b, pm_b = saved_card(stripe_client, sandbox, "pm_card_mastercard")
+    old = [charge_off_session(stripe_client, a, pm_a, 1000 + i).id for i in range(3)]
+    control.post("/_sandbox/clock", json={"advance": 86400})
+    since = (
+        stripe_client.v1.charges.retrieve(
+            str(stripe_client.v1.payment_intents.retrieve(old[-1]).latest_charge)
+        ).created
+        + 86400
+    )
+    recent = [charge_off_session(stripe_client, a, pm_a, 2000 + i).id for i in range(3)]
+    charge_off_session(stripe_client, b, pm_b, 5000)
+    foreign = stripe_client.v1.payment_intents.create(
+        params={
+            "amount": 50,
+            "currency": "usd",
+            "customer": a,
+            "payment_method": pm_a,
+            "confirm": True,
+            "off_session": True,
+            "metadata": {"recharge_id": "rch_of_b", "user_id": "b"},
+        }
+    )
+    assert foreign.status == "succeeded"
+
+    pages, after = [], None
+    while True:
+        page = stripe_client.v1.payment_intents.list(
+            params={
+                "customer": a,
+                "created": {"gte": since},
+                "limit": 2,
+                **({"starting_after": after} if after else {}),
+            }
+        )
+        pages.append([p.id for p in page.data])
+        if not page.has_more:
+            break
+        after = page.data[-1].id
+    assert pages == [[foreign.id, recent[2]], [recent[1], recent[0]]]
+    found = stripe_client.v1.payment_intents.retrieve(foreign.id)
+    assert found.metadata is not None and found.metadata["recharge_id"] == "rch_of_b"
+    assert found.customer == a and found.amount_received == 50
+
+    charges = stripe_client.v1.charges.list(params={"customer": a, "limit": 100}).data
+    assert len(charges) == 7 and charges[0].payment_intent == foreign.id
+    assert charges[0].metadata is not None and charges[0].metadata["user_id"] == "b"
+    back = stripe_client.v1.payment_intents.list(
+        params={"customer": a, "ending_before": recent[1], "limit": 1}
+    )
+    assert [p.id for p in back.data] == [recent[2]] and back.has_more
+    older = stripe_client.v1.payment_intents.list(params={"customer": a, "created": {"lt": since}})
+    assert [p.id for p in older.data] == old[::-1]

@@ -57,6 +57,7 @@ class TestCard:
     setup_decline: Decline | None = None  # also refuses attach (Stripe verifies the card)
     charge_decline: Decline | None = None
     auth: Auth = Auth.NEVER
+    dispute: str | None = None  # the charge succeeds, then is disputed for this reason
 
     @property
     def last4(self) -> str:
@@ -103,6 +104,13 @@ CARDS: tuple[TestCard, ...] = (
         "visa",
         setup_decline=INCORRECT_CVC,
         charge_decline=INCORRECT_CVC,
+    ),
+    TestCard("4000000000000259", "createDispute", "visa", dispute="fraudulent"),
+    TestCard(
+        "4000000000002685",
+        "createDisputeProductNotReceived",
+        "visa",
+        dispute="product_not_received",
     ),
     TestCard("4000002500003155", "authenticationRequiredOnSetup", "visa", auth=Auth.ON_SETUP),
     TestCard("4000002760003184", "authenticationRequired", "visa", auth=Auth.ALWAYS),

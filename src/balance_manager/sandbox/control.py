@@ -15,6 +15,10 @@ They take JSON or form bodies and need no key: the sandbox is a local test doubl
   (method, path, status, idempotency key); an error's ``request_log_url`` points here.
 - ``GET|POST /_sandbox/account`` ``{"api_version": "2026-10-28.endive"}`` — the account's
   default API version (requests without ``Stripe-Version``, and events, use it).
+- ``POST /_sandbox/disputes`` ``{"charge" | "payment_intent", "amount"?, "reason"?}`` — the
+  cardholder disputes a succeeded charge; ``POST /_sandbox/disputes/{id}/win|lose`` — the
+  issuer decides it (see ``resources/disputes.py``).
+- ``POST /_sandbox/refunds/{id}/fail`` ``{"failure_reason"?}`` — the bank returns a refund.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import versions
+from .resources import disputes, refunds
+from .resources._common import require
 from .wire import JSON, StripeError, flat_form, invalid_request
 
 if TYPE_CHECKING:
@@ -46,6 +52,15 @@ async def _body(request: Request) -> dict[str, Any]:
 
 def _stripe_error(err: StripeError) -> JSONResponse:
     return JSONResponse(err.body(), status_code=err.status)
+
+
+def _int(value: Any, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise invalid_request(f"Invalid integer: {value}", param=name) from None
 
 
 def routes(rt: Runtime) -> list[Route]:
@@ -148,6 +163,51 @@ def routes(rt: Runtime) -> list[Route]:
 
         return under_lock(change)
 
+    async def dispute_open(request: Request) -> Response:
+        body = await _body(request)
+
+        def open_() -> JSON:
+            if body.get("payment_intent"):
+                pi = require(state, str(body["payment_intent"]), "payment_intent")
+                charge_id = pi["latest_charge"] or ""
+            else:
+                charge_id = str(body.get("charge") or "")
+            if not charge_id:
+                raise invalid_request(
+                    "One of `charge` or `payment_intent` (with a charge) is required.",
+                    param="charge",
+                )
+            charge = require(state, charge_id, "charge", param="charge")
+            return disputes.open_dispute(
+                state,
+                charge,
+                amount=_int(body.get("amount"), "amount"),
+                reason=str(body.get("reason") or "fraudulent"),
+            )
+
+        return under_lock(open_)
+
+    async def dispute_decide(request: Request) -> Response:
+        dispute_id, outcome = request.path_params["id"], request.path_params["outcome"]
+        if outcome not in ("win", "lose"):
+            return _stripe_error(
+                invalid_request(f"Unknown outcome {outcome!r}: win or lose.", status=404)
+            )
+        return under_lock(
+            lambda: disputes.decide(
+                state, require(state, dispute_id, "dispute"), won=outcome == "win", ctx=None
+            )
+        )
+
+    async def refund_fail(request: Request) -> Response:
+        body = await _body(request)
+        reason = str(body.get("failure_reason") or "expired_or_canceled_card")
+        return under_lock(
+            lambda: refunds.fail(
+                state, require(state, request.path_params["id"], "refund"), reason, None
+            )
+        )
+
     return [
         Route("/_sandbox/health", health),
         Route("/_sandbox/reset", reset, methods=["POST"]),
@@ -161,4 +221,7 @@ def routes(rt: Runtime) -> list[Route]:
         Route("/_sandbox/requests", requests_log),
         Route("/_sandbox/requests/{id}", request_entry),
         Route("/_sandbox/account", account, methods=["GET", "POST"]),
+        Route("/_sandbox/disputes", dispute_open, methods=["POST"]),
+        Route("/_sandbox/disputes/{id}/{outcome}", dispute_decide, methods=["POST"]),
+        Route("/_sandbox/refunds/{id}/fail", refund_fail, methods=["POST"]),
     ]

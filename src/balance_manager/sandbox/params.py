@@ -145,12 +145,25 @@ PAYMENT_METHOD_DATA = Obj(
         "allow_redisplay": Enum(("always", "limited", "unspecified")),
     }
 )
+_RANGE = Obj({"gt": INT, "gte": INT, "lt": INT, "lte": INT})
+
+
+class _Created(Spec):
+    """``created=<unix>`` (exactly then) or ``created[gte]=…&created[lt]=…`` (a range)."""
+
+    def coerce(self, value: Any, name: str) -> Any:
+        if isinstance(value, dict):
+            return _RANGE.coerce(value, name)
+        exact = INT.coerce(value, name)
+        return None if exact is None else {"gte": exact, "lte": exact}
+
+
 LIST_PARAMS: dict[str, Spec] = {
     "limit": INT,
     "starting_after": STR,
     "ending_before": STR,
     "expand": EXPAND,
-    "created": Obj({"gt": INT, "gte": INT, "lt": INT, "lte": INT}),
+    "created": _Created(),
 }
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from ..routing import Route
 from . import (
+    balance_transactions,
     billing_portal,
     charges,
     customers,
+    disputes,
     events,
     payment_intents,
     payment_methods,
@@ -24,6 +26,8 @@ def all_routes() -> list[Route]:
         *payment_intents.ROUTES,
         *charges.ROUTES,
         *refunds.ROUTES,
+        *disputes.ROUTES,
+        *balance_transactions.ROUTES,
         *events.ROUTES,
         *webhook_endpoints.ROUTES,
         *billing_portal.ROUTES,

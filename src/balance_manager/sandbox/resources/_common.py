@@ -15,6 +15,8 @@ LABELS = {
     "payment_intent": "payment_intent",
     "charge": "charge",
     "refund": "refund",
+    "dispute": "dispute",
+    "balance_transaction": "balance transaction",
     "event": "event",
     "webhook_endpoint": "webhook endpoint",
     "customer_balance_transaction": "customer balance transaction",

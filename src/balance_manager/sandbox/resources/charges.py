@@ -9,44 +9,8 @@ from ..params import STR
 from ..routing import Call, Route, list_params, paginate
 from ..state import SandboxState, random_id
 from ..wire import JSON
+from . import balance_transactions
 from ._common import require
-
-
-def stripe_fee(amount: int) -> int:
-    """Stripe's US card fee, 2.9 % + 30, rounded half up — integers only."""
-    return (amount * 29 + 500) // 1000 + 30
-
-
-def _balance_transaction(state: SandboxState, charge: JSON) -> str:
-    fee = stripe_fee(charge["amount"])
-    txn: JSON = {
-        "id": random_id("txn"),
-        "object": "balance_transaction",
-        "amount": charge["amount"],
-        "available_on": state.now() + 2 * 86400,
-        "balance_type": "payments",
-        "created": state.now(),
-        "currency": charge["currency"],
-        "description": charge["description"],
-        "exchange_rate": None,
-        "fee": fee,
-        "fee_details": [
-            {
-                "amount": fee,
-                "application": None,
-                "currency": charge["currency"],
-                "description": "Stripe processing fees",
-                "type": "stripe_fee",
-            }
-        ],
-        "net": charge["amount"] - fee,
-        "reporting_category": "charge",
-        "source": charge["id"],
-        "status": "pending",
-        "type": "charge",
-    }
-    state.add(txn)
-    return str(txn["id"])
 
 
 def new_charge(
@@ -157,7 +121,18 @@ def new_charge(
         "transfer_group": None,
     }
     if ok:
-        charge["balance_transaction"] = _balance_transaction(state, charge)
+        fee = balance_transactions.stripe_fee(charge["amount"])
+        txn = balance_transactions.new(
+            state,
+            amount=charge["amount"],
+            currency=charge["currency"],
+            source=ch_id,
+            type_="charge",
+            reporting_category="charge",
+            description=charge["description"],
+            fee=fee,
+        )
+        charge["balance_transaction"] = txn["id"]
     state.add(charge)
     return charge
 

@@ -29,7 +29,15 @@ KNOWN_TYPES = (
     "charge.succeeded",
     "charge.failed",
     "charge.refunded",
+    "charge.refund.updated",
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
     "refund.created",
+    "refund.updated",
+    "refund.failed",
     "billing_portal.session.created",
 )
 

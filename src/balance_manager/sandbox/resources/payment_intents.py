@@ -30,6 +30,7 @@ from ..state import RequestContext, SandboxState, random_id
 from ..wire import JSON, StripeError, card_error, invalid_request
 from ._common import apply_metadata, check_currency, client_secret, require, update_fields
 from .charges import new_charge
+from .disputes import open_dispute
 from .intents import (
     apply_payment_method_types,
     authentication_action,
@@ -369,6 +370,9 @@ def charge(
     state.touch()
     state.emit("charge.succeeded", ch, ctx)
     state.emit("payment_intent.succeeded", pi, ctx)
+    dispute_reason = card_of(state, pm).dispute
+    if dispute_reason is not None:  # the cardholder disputes it (not part of this request)
+        open_dispute(state, ch, reason=dispute_reason)
     return pi
 
 
