@@ -12,7 +12,7 @@ import structlog
 from cachetools import LRUCache
 from sqlalchemy import event, select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from balance_manager import money, policy
 from balance_manager.errors import NotConfigured, NotFound
@@ -68,10 +68,15 @@ class Currencies:
         self._engine = engine
         self._cache: LRUCache[str, money.Currency] = LRUCache(maxsize=size)
 
-    async def of(self, user_id: str) -> money.Currency:
+    def cached(self, user_id: str) -> money.Currency | None:
+        return self._cache.get(user_id)
+
+    async def of(self, user_id: str, conn: AsyncConnection | None = None) -> money.Currency:
+        """The user's currency; on a miss read it (on ``conn`` when the caller has one open,
+        saving a connection checkout and a transaction)."""
         found = self._cache.get(user_id)
         if found is None:
-            await self.load([user_id])
+            await self.load([user_id], conn)
             found = self._cache.get(user_id)
             if found is None:
                 raise NotFound(f"user {user_id} not found", code="user_not_found", field="userId")
@@ -84,11 +89,15 @@ class Currencies:
             await self.load(missing)
         return {u: c for u in user_ids if (c := self._cache.get(u)) is not None}
 
-    async def load(self, user_ids: list[str]) -> None:
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(select(User.id, User.currency).where(User.id.in_(user_ids)))
-            for user_id, code in rows:
-                self._cache[user_id] = money.currency(code)
+    async def load(self, user_ids: list[str], conn: AsyncConnection | None = None) -> None:
+        query = select(User.id, User.currency).where(User.id.in_(user_ids))
+        if conn is not None:
+            rows = list(await conn.execute(query))
+        else:
+            async with self._engine.connect() as own:
+                rows = list(await own.execute(query))
+        for user_id, code in rows:
+            self._cache[user_id] = money.currency(code)
 
 
 @dataclass

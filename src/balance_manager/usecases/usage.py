@@ -63,13 +63,14 @@ class BatchItem:
 
 async def record_usage(svc: Services, event: UsageEvent) -> Recorded:
     """Debit one usage event (operator only)."""
-    cur = await svc.currencies.of(check_user_id(event.user_id))
-    amount = parse_amount(event.amount, cur, field="amount", allow_zero=False)
+    check_user_id(event.user_id)
     now = svc.clock()
     if svc.engine.dialect.name == "postgresql":
-        fast = await _debit_one(svc, event, amount, cur, now)
+        fast = await _debit_one(svc, event, now)
         if fast is not None:
             return fast
+    cur = await svc.currencies.of(event.user_id)
+    amount = parse_amount(event.amount, cur, field="amount", allow_zero=False)
     async with svc.engine.begin() as conn:
         posted = await ledger.post(conn, [_usage(event, amount)], now=now)
         result = posted.results[0]
@@ -80,11 +81,13 @@ async def record_usage(svc: Services, event: UsageEvent) -> Recorded:
     return _recorded(result, cur, now, recharge_id=opened.get(event.user_id))
 
 
-async def _debit_one(
-    svc: Services, event: UsageEvent, amount: int, cur: money.Currency, now: datetime
-) -> Recorded | None:
+async def _debit_one(svc: Services, event: UsageEvent, now: datetime) -> Recorded | None:
+    """PostgreSQL: BEGIN, one statement, COMMIT (the currency, needed to read the amount, is
+    cached; a first sight of the user reads it on the same connection)."""
     try:
         async with svc.engine.begin() as conn:
+            cur = await svc.currencies.of(event.user_id, conn)
+            amount = parse_amount(event.amount, cur, field="amount", allow_zero=False)
             debited = await ledger.debit_one(
                 conn,
                 user_id=event.user_id,
