@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from balance_manager import logs
 from balance_manager.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from balance_manager.store.migrate import Migration
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 keys_app = typer.Typer(no_args_is_help=True, help="Operator API keys.")
@@ -60,13 +63,33 @@ def _with_db(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
         raise  # unreachable: _fail exits
 
 
-@app.command()
-def migrate() -> None:
-    """Bring the database schema up to date."""
+def _migrate(settings: Settings) -> Migration:
+    """Bring the schema up to date. Callers validate every setting they need first, so a bad
+    setting stops a command before anything touches the database."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
     from balance_manager.store.migrate import upgrade_database
 
-    asyncio.run(upgrade_database(_settings().database_url))
-    typer.echo("database is up to date")
+    try:
+        return asyncio.run(upgrade_database(settings.database_url))
+    except (OSError, SQLAlchemyError) as exc:
+        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        _fail(f"cannot migrate the database at {where}: {reason}")
+        raise  # unreachable: _fail exits
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date. Safe to run from several processes at once: on
+    PostgreSQL an advisory lock lets one migrate while the others wait, then find nothing to do."""
+    settings = _settings()
+    logs.configure(settings.log_level, settings.log_format)
+    migration = _migrate(settings)
+    if migration.applied:
+        typer.echo(f"migrated from {migration.before or 'an empty database'} to {migration.after}")
+    typer.echo(f"database is up to date (revision {migration.after})")
 
 
 @app.command()
@@ -78,15 +101,16 @@ def serve(
     import uvicorn
 
     from balance_manager.api.app import create_app
-    from balance_manager.store.migrate import upgrade_database
 
     settings = _settings()
     logs.configure(settings.log_level, settings.log_format)
-    asyncio.run(upgrade_database(settings.database_url))
+    # Build the app first: it checks the settings only it needs (TOKEN_SIGNING_SECRET), and
+    # a bad one must stop start-up before the database is touched.
     try:
         application = create_app(settings)
     except ConfigError as exc:
         _fail(str(exc))
+    _migrate(settings)
     uvicorn.run(
         application,
         host=host or settings.host,
@@ -102,7 +126,6 @@ def worker() -> None:
     Several workers can share one PostgreSQL database."""
     import signal
 
-    from balance_manager.store import migrate as migrations
     from balance_manager.usecases.services import Services
     from balance_manager.worker import Worker
 
@@ -110,10 +133,10 @@ def worker() -> None:
     logs.configure(settings.log_level, settings.log_format)
     if settings.stripe_secret_key is None:
         _fail("STRIPE_SECRET_KEY is not set: the worker has nothing to charge with")
+    _migrate(settings)
 
     async def run() -> None:
         services = Services.from_settings(settings)
-        await migrations.upgrade(services.engine)
         stop = asyncio.Event()
         recharge_worker = Worker.from_settings(settings, services)
 

@@ -26,3 +26,6 @@ def configure(level: str = "info", fmt: str = "console") -> None:
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=numeric, format="%(message)s")
+    # Alembic narrates every step at INFO ("setup plugin …", "Will assume transactional
+    # DDL"); store.migrate logs what a migration changed, so keep only its warnings.
+    logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))

@@ -1,18 +1,53 @@
-"""Run Alembic migrations programmatically (``balance-manager migrate`` and start-up)."""
+"""Run Alembic migrations programmatically (``balance-manager migrate`` and start-up).
+
+Every migration runs in one transaction that first takes a lock, so replicas that start (or a
+pre-deploy step that runs) at the same time migrate once: one process applies the revisions,
+the others wait for its commit and then find nothing to do.
+
+- PostgreSQL: a transaction-scoped advisory lock on :data:`LOCK_KEY`, released by the commit or
+  the rollback (a crashed migrator cannot leave it held). Advisory locks are per database, so
+  other databases on the same server are not held up.
+- SQLite: nothing more is needed. The engine opens every transaction with ``BEGIN IMMEDIATE``
+  (see ``store.db``), which already makes a second writer wait for the first one's commit.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from balance_manager.store.db import create_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+# The advisory lock every migrator of a database takes: a fixed 64-bit key, b"bm-migr\0" read
+# as a big-endian integer, so it cannot collide with a lock the application takes by row id.
+LOCK_KEY = 0x626D2D6D69677200
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """What one run did: the revision before and after, and whether it waited for another
+    process's migration first."""
+
+    before: str | None
+    after: str | None
+    waited: bool
+
+    @property
+    def applied(self) -> bool:
+        return self.before != self.after
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -23,29 +58,54 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> Migration:
     """Bring the schema to ``revision`` over the engine's own connection."""
-    await _run(engine, command.upgrade, revision)
+    return await _run(engine, command.upgrade, revision)
 
 
-async def downgrade(engine: AsyncEngine, revision: str) -> None:
-    await _run(engine, command.downgrade, revision)
+async def downgrade(engine: AsyncEngine, revision: str) -> Migration:
+    return await _run(engine, command.downgrade, revision)
 
 
-async def upgrade_database(url: str) -> None:
+async def upgrade_database(url: str) -> Migration:
     """Migrate the database at ``url`` with a short-lived engine of its own."""
     engine = create_engine(url)
     try:
-        await upgrade(engine)
+        return await upgrade(engine)
     finally:
         await engine.dispose()
 
 
-async def _run(engine: AsyncEngine, step: Callable[[Config, str], None], revision: str) -> None:
-    def run(connection: Connection) -> None:
+def _lock(connection: Connection) -> bool:
+    """Take the migration lock for the rest of the transaction; True if it had to wait."""
+    if connection.dialect.name != "postgresql":
+        return False
+    key = {"key": LOCK_KEY}
+    if connection.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), key).scalar():
+        return False
+    # Someone else is migrating: say so before blocking, so a start-up that seems to hang
+    # explains itself, then wait for their commit.
+    log.info("migrations.waiting_for_lock", lock_key=LOCK_KEY)
+    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), key)
+    return True
+
+
+async def _run(
+    engine: AsyncEngine, step: Callable[[Config, str], None], revision: str
+) -> Migration:
+    def run(connection: Connection) -> Migration:
+        waited = _lock(connection)
+        # Read under the lock: a process that waited sees the revision its predecessor
+        # committed (READ COMMITTED reads the latest commit at each statement).
+        before = MigrationContext.configure(connection).get_current_revision()
         config = alembic_config()
         config.attributes["connection"] = connection
         step(config, revision)
+        after = MigrationContext.configure(connection).get_current_revision()
+        return Migration(before=before, after=after, waited=waited)
 
     async with engine.begin() as conn:
-        await conn.run_sync(run)
+        migration = await conn.run_sync(run)
+    if migration.applied:
+        log.info("migrations.applied", before=migration.before, after=migration.after)
+    return migration
