@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -64,13 +64,17 @@ async def _pg_drop_database(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str | None]:
+def postgres_url() -> Iterator[str]:
     """A migrated PostgreSQL database of this run's own, dropped at the end."""
     try:
         url = asyncio.run(_pg_create_database())
-    except (OSError, SQLAlchemyError):  # the server is down or refuses us
-        yield None
-        return
+    except (OSError, SQLAlchemyError) as exc:  # the server is down or refuses us
+        # Name the URL (without a password) and the reason; pytest repeats this outcome for
+        # every test that needs the database.
+        where = make_url(POSTGRES_ADMIN_URL).render_as_string(hide_password=True)
+        reason = (str(exc).strip() or repr(exc)).splitlines()[0]
+        unavailable(f"PostgreSQL not reachable at {where} (TEST_POSTGRES_URL): {reason}")
+        raise  # unreachable: unavailable() skips or fails
     yield url
     asyncio.run(_pg_drop_database(url))
 
@@ -95,10 +99,7 @@ def database_url(
         path = tmp_path / "test.db"
         shutil.copy(sqlite_template, path)
         return f"sqlite+aiosqlite:///{path}"
-    url: str | None = request.getfixturevalue("postgres_url")
-    if url is None:
-        unavailable(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}")
-    assert url is not None
+    url: str = request.getfixturevalue("postgres_url")
     return url
 
 
