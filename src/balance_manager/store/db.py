@@ -9,6 +9,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -94,3 +95,11 @@ async def ping(engine: AsyncEngine) -> float:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
     return (time.perf_counter() - started) * 1000
+
+
+async def driver_connection(conn: AsyncConnection) -> Any:
+    """The driver's own connection (asyncpg's) under a pooled SQLAlchemy connection, for the
+    one hot statement where SQLAlchemy's execution machinery would cost more than the
+    statement. Its transaction is the caller's to manage."""
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.selectable import ScalarSelect
 
-from balance_manager import ids, policy, posting
+from balance_manager import policy, posting
 from balance_manager.store import outbox
 from balance_manager.store.models import BalanceConfig, LedgerEntry, User
 from balance_manager.store.paging import Page, paginate
@@ -177,8 +177,12 @@ async def _write(
     if not plan.new_entries:
         return {}
     indexes = sorted(plan.new_entries)
+    # RETURNING the key rather than relying on row order: "in parameter order" would make
+    # SQLite insert one row per statement.
     inserted = await conn.execute(
-        insert(_ENTRIES).returning(_ENTRIES.c.id, sort_by_parameter_order=True),
+        insert(_ENTRIES).returning(
+            _ENTRIES.c.id, _ENTRIES.c.user_id, _ENTRIES.c.kind, _ENTRIES.c.reference
+        ),
         [
             {
                 "user_id": postings[i].user_id,
@@ -193,9 +197,15 @@ async def _write(
             for i in indexes
         ],
     )
+    ids_by_key = {(r.user_id, str(r.kind), r.reference): r.id for r in inserted}
     stored = {
-        i: posting.Entry(plan.new_entries[i].amount, plan.new_entries[i].balance_after, row.id, now)
-        for i, row in zip(indexes, inserted, strict=True)
+        i: posting.Entry(
+            plan.new_entries[i].amount,
+            plan.new_entries[i].balance_after,
+            ids_by_key[postings[i].key],
+            now,
+        )
+        for i in indexes
     }
     await set_balances(
         conn,
@@ -271,40 +281,41 @@ async def refresh_below_minimum(conn: AsyncConnection, user_id: str, *, minimum:
 
 # --------------------------------------------------------------------- PostgreSQL fast path
 
-_DEBIT_ONE = text(
-    """
+# Parameters: $1 user id, $2 amount (negative), $3 reference, $4 description,
+# $5 metadata (JSON text), $6 now. Sent through asyncpg directly: for one statement
+# SQLAlchemy's execution machinery would cost more CPU than the statement itself.
+_DEBIT_ONE = """
 WITH debited AS (
     UPDATE users AS u
-       SET balance = u.balance + :amount,
-           below_minimum = u.balance + :amount < c.minimum_balance,
-           updated_at = :now
+       SET balance = u.balance + $2,
+           below_minimum = u.balance + $2 < c.minimum_balance,
+           updated_at = $6
       FROM balance_configs AS c
-     WHERE u.id = :user_id AND c.user_id = u.id
-       AND NOT EXISTS (SELECT 1 FROM ledger_entries AS e WHERE e.user_id = :user_id
-                          AND e.kind = 'usage' AND e.reference = :reference)
-       AND (c.balance_floor IS NULL OR u.balance + :amount >= c.balance_floor)
+     WHERE u.id = $1 AND c.user_id = u.id
+       AND NOT EXISTS (SELECT 1 FROM ledger_entries AS e
+                        WHERE e.user_id = $1 AND e.kind = 'usage' AND e.reference = $3)
+       AND (c.balance_floor IS NULL OR u.balance + $2 >= c.balance_floor)
  RETURNING u.id, u.balance, u.currency, c.minimum_balance, c.auto_recharge_enabled,
            c.paused_reason IS NULL AS not_paused,
            c.default_payment_method_id IS NOT NULL AS has_card
 ), entry AS (
     INSERT INTO ledger_entries (user_id, kind, amount, balance_after, reference, description,
                                 metadata, created_at)
-    SELECT id, 'usage', :amount, balance, :reference, :description, CAST(:metadata AS json), :now
+    SELECT id, 'usage', $2, balance, $3, $4, $5::json, $6
       FROM debited
  RETURNING id
 ), low AS (
     INSERT INTO outbox_events (event_id, type, user_id, payload, created_at, attempts)
-    SELECT :event_id, 'balance.low', id,
+    SELECT replace(gen_random_uuid()::text, '-', ''), 'balance.low', id,
            json_build_object('userId', id, 'balanceMinor', balance,
                              'minimumBalanceMinor', minimum_balance, 'currency', currency),
-           :now, 0
+           $6, 0
       FROM debited
-     WHERE balance - :amount >= minimum_balance AND balance < minimum_balance
+     WHERE balance - $2 >= minimum_balance AND balance < minimum_balance
 )
 SELECT entry.id, d.balance, d.minimum_balance, d.auto_recharge_enabled, d.not_paused, d.has_card
   FROM entry, debited AS d
 """
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +323,7 @@ class Debited:
     entry_id: int
     balance: int
     minimum: int
-    # All three true: the recharge decision is worth asking (it reads more, under the lock).
+    # All true: the recharge decision is worth asking (it reads more, under the lock).
     auto_enabled: bool
     not_paused: bool
     has_card: bool
@@ -325,7 +336,7 @@ class Debited:
 
 
 async def debit_one(
-    conn: AsyncConnection,
+    pg: Any,
     *,
     user_id: str,
     amount: int,
@@ -334,38 +345,40 @@ async def debit_one(
     metadata: dict[str, Any] | None,
     now: datetime,
 ) -> Debited | None:
-    """One usage debit (``amount`` < 0) in one statement, under the user's row lock (the
-    UPDATE takes it). None when nothing was written: the key exists, the floor refused it, or
-    the user does not exist — the caller then asks the general path, which says which.
+    """One usage debit (``amount`` < 0) in one statement on an asyncpg connection (``pg``,
+    inside the caller's transaction), under the user's row lock (the UPDATE takes it). None
+    when nothing was written: the key exists, the floor refused it, or the user does not
+    exist — the caller then asks the general path, which says which.
 
     A concurrent request with the same key that commits while this one waits for the lock
-    makes the INSERT fail on the unique key (IntegrityError); the caller retries, and the
-    retry replays.
+    makes the INSERT fail on the unique key (``UniqueViolationError``); the caller then takes
+    the general path, which replays.
     """
-    row: Row[Any] | None = (
-        await conn.execute(
-            _DEBIT_ONE,
-            {
-                "user_id": user_id,
-                "amount": amount,
-                "reference": reference,
-                "description": description,
-                "metadata": None if metadata is None else json.dumps(metadata),
-                "now": now,
-                "event_id": ids.new_id(),
-            },
-        )
-    ).first()
+    row = await pg.fetchrow(
+        _DEBIT_ONE,
+        user_id,
+        amount,
+        reference,
+        description,
+        None if metadata is None else json.dumps(metadata),
+        now,
+    )
     if row is None:
         return None
     return Debited(
-        entry_id=row.id,
-        balance=row.balance,
-        minimum=row.minimum_balance,
-        auto_enabled=row.auto_recharge_enabled,
-        not_paused=row.not_paused,
-        has_card=row.has_card,
+        entry_id=row["id"],
+        balance=row["balance"],
+        minimum=row["minimum_balance"],
+        auto_enabled=row["auto_recharge_enabled"],
+        not_paused=row["not_paused"],
+        has_card=row["has_card"],
     )
+
+
+async def currency_of(pg: Any, user_id: str) -> str | None:
+    """A user's currency code, on an asyncpg connection (the fast path's first sight)."""
+    code: str | None = await pg.fetchval("SELECT currency FROM users WHERE id = $1", user_id)
+    return code
 
 
 # --------------------------------------------------------------------- reads

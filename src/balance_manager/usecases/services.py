@@ -71,6 +71,10 @@ class Currencies:
     def cached(self, user_id: str) -> money.Currency | None:
         return self._cache.get(user_id)
 
+    def remember(self, user_id: str, code: str) -> money.Currency:
+        cur = self._cache[user_id] = money.currency(code)
+        return cur
+
     async def of(self, user_id: str, conn: AsyncConnection | None = None) -> money.Currency:
         """The user's currency; on a miss read it (on ``conn`` when the caller has one open,
         saving a connection checkout and a transaction)."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from asyncpg.exceptions import InterfaceError, PostgresConnectionError, UniqueViolationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from balance_manager import money, posting
@@ -25,9 +25,10 @@ from balance_manager.amounts import parse_amount
 from balance_manager.errors import Conflict, NotFound, ServiceError
 from balance_manager.states import LedgerKind, TriggerSource
 from balance_manager.store import ledger
+from balance_manager.store.db import driver_connection
 from balance_manager.usecases.accounts import check_user_id
 from balance_manager.usecases.recharges import open_automatic
-from balance_manager.usecases.services import Services
+from balance_manager.usecases.services import Services, retry_on_disconnect
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class BatchItem:
     error: ServiceError | None = None
 
 
+@retry_on_disconnect
 async def record_usage(svc: Services, event: UsageEvent) -> Recorded:
     """Debit one usage event (operator only)."""
     check_user_id(event.user_id)
@@ -82,31 +84,47 @@ async def record_usage(svc: Services, event: UsageEvent) -> Recorded:
 
 
 async def _debit_one(svc: Services, event: UsageEvent, now: datetime) -> Recorded | None:
-    """PostgreSQL: BEGIN, one statement, COMMIT (the currency, needed to read the amount, is
-    cached; a first sight of the user reads it on the same connection)."""
-    try:
-        async with svc.engine.begin() as conn:
-            cur = await svc.currencies.of(event.user_id, conn)
+    """PostgreSQL: BEGIN, one statement, COMMIT, through asyncpg on a pooled connection. When
+    the returned row says a recharge may be needed, the decision and the record join the
+    same transaction (SQLAlchemy on the same connection, in a savepoint). None: let the
+    general path answer (a replay, the floor, an unknown user, a concurrent repeat)."""
+    async with svc.engine.connect() as conn:
+        try:
+            pg = await driver_connection(conn)
+            cur = svc.currencies.cached(event.user_id)
+            if cur is None:
+                code = await ledger.currency_of(pg, event.user_id)
+                if code is None:
+                    return None
+                cur = svc.currencies.remember(event.user_id, code)
             amount = parse_amount(event.amount, cur, field="amount", allow_zero=False)
-            debited = await ledger.debit_one(
-                conn,
-                user_id=event.user_id,
-                amount=-amount,
-                reference=event.idempotency_key,
-                description=event.description,
-                metadata=event.metadata,
-                now=now,
-            )
-            if debited is None:
-                return None
             recharge_id = None
-            if debited.may_need_recharge:
-                opened = await open_automatic(
-                    svc, conn, [event.user_id], source=TriggerSource.USAGE
+            async with pg.transaction():
+                debited = await ledger.debit_one(
+                    pg,
+                    user_id=event.user_id,
+                    amount=-amount,
+                    reference=event.idempotency_key,
+                    description=event.description,
+                    metadata=event.metadata,
+                    now=now,
                 )
-                recharge_id = opened[event.user_id].record_id if opened else None
-    except IntegrityError:
-        return None  # a concurrent repeat of this key committed first: the general path replays
+                if debited is None:
+                    return None
+                if debited.may_need_recharge:
+                    opened = await open_automatic(
+                        svc, conn, [event.user_id], source=TriggerSource.USAGE
+                    )
+                    await conn.commit()  # the savepoint, not yet the transaction
+                    recharge_id = opened[event.user_id].record_id if opened else None
+        except UniqueViolationError:
+            return None  # a concurrent repeat of this key committed first: it replays
+        except (OSError, PostgresConnectionError, InterfaceError):
+            # A dead connection: the pool must not hand it out again, and the general path
+            # (a fresh connection) applies the debit — or replays it, should the lost COMMIT
+            # have gone through.
+            await conn.invalidate()
+            return None
     if recharge_id is not None:
         svc.wakeup.set()
     return Recorded(
@@ -121,6 +139,7 @@ async def _debit_one(svc: Services, event: UsageEvent, now: datetime) -> Recorde
     )
 
 
+@retry_on_disconnect
 async def record_batch(svc: Services, events: Sequence[UsageEvent]) -> list[BatchItem]:
     """Up to 1,000 usage events for many users, in one transaction with a constant number of
     statements; one result per event, in order. A failing event (unknown user, bad amount,
@@ -170,6 +189,7 @@ async def record_batch(svc: Services, events: Sequence[UsageEvent]) -> list[Batc
     return [items[i] for i in range(len(events))]
 
 
+@retry_on_disconnect
 async def adjust(
     svc: Services,
     user_id: str,
