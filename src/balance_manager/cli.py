@@ -257,6 +257,7 @@ def token(
 
     from balance_manager.auth.tokens import TokenSigner
     from balance_manager.usecases import accounts
+    from balance_manager.web import links
 
     settings = _settings()
     try:
@@ -271,6 +272,7 @@ def token(
 
     _with_db(settings, work)
     minted = signer.mint(user_id, ttl=timedelta(seconds=ttl) if ttl else None)
+    typer.echo(f"dashboard link: {links.dashboard_url(settings.public_base_url, minted.token)}")
     typer.echo(f"customer token for {user_id}, expires {minted.expires_at.isoformat()}:")
     typer.echo(minted.token)
 

@@ -14,6 +14,7 @@ import stripe
 import typer
 
 from balance_manager.settings import Settings, load_settings
+from balance_manager.web.links import dashboard_url
 
 DEMO_USER_ID = "cmd19la3k0000d3bvxl8nch31"  # the original README's test user
 # Extra users whose cards show the unhappy paths: (id, email, Stripe test card).
@@ -26,6 +27,8 @@ class DemoCredentials:
     user_id: str
     api_key: str
     customer_token: str
+    # Each demo user's dashboard link (the token rides in the URL fragment).
+    dashboard_links: dict[str, str]
 
 
 async def prepare(settings: Settings, sdk: stripe.StripeClient) -> DemoCredentials:
@@ -71,13 +74,16 @@ async def prepare(settings: Settings, sdk: stripe.StripeClient) -> DemoCredentia
                 await cards.set_default_in(services, session, user_id, method.id)
     finally:
         await services.aclose()
-    token = TokenSigner(settings.signing_secret(), ttl=timedelta(hours=12)).mint(DEMO_USER_ID)
-    return DemoCredentials(DEMO_USER_ID, key.secret, token.token)
+    signer = TokenSigner(settings.signing_secret(), ttl=timedelta(hours=12))
+    tokens = {user_id: signer.mint(user_id).token for user_id, *_ in seeds}
+    links = {u: dashboard_url(settings.public_base_url, t) for u, t in tokens.items()}
+    return DemoCredentials(DEMO_USER_ID, key.secret, tokens[DEMO_USER_ID], links)
 
 
 def banner(base: str, sandbox_url: str, creds: DemoCredentials) -> str:
     u = creds.user_id
     decline, sca = DECLINE_USER[0], SCA_USER[0]
+    links = "\n".join(f"  {user}: {link}" for user, link in creds.dashboard_links.items())
     return f"""
 Stripe Balance Manager demo — {base}  (API docs: {base}/docs)
 Stripe sandbox (offline Stripe) — {sandbox_url}
@@ -87,6 +93,9 @@ Stripe sandbox (offline Stripe) — {sandbox_url}
   demo user        : {u}
                      balance -50, minimum 150, target 600, Visa test card saved:
                      within seconds the worker recharges 650 + fee 18.85 = 668.85 → balance 600
+
+Customer pages (each link signs that customer in for 12 hours; open it in a browser):
+{links}
 
 Try:
   export KEY={creds.api_key}
@@ -111,6 +120,7 @@ Try:
   curl -X POST -H "Authorization: Bearer $KEY" -H "Content-Type: application/json" \\
        -d '{{"amount": 100, "idempotencyKey": "s-1"}}' {base}/api/balance/usage/{sca}
   curl -H "Authorization: Bearer $KEY" {base}/api/balance/history/{sca}
+  # then open {sca}'s link above: the dashboard asks the customer to confirm with the bank
 
 Press Ctrl+C to stop.
 """
@@ -141,6 +151,7 @@ def run_demo(*, port: int, data_dir: Path) -> None:
             stripe_publishable_key=sandbox.publishable_key,
             stripe_webhook_secret=endpoint.secret,
             stripe_api_base=sandbox.base_url,
+            stripe_js_url=f"{sandbox.base_url}/v3/",  # the sandbox's Stripe.js stand-in
             recharge_check_interval=10,
         )
         creds = asyncio.run(prepare(settings, sdk))

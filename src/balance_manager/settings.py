@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     stripe_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
     stripe_max_retries: int = Field(default=3, ge=0, le=10)
+    # Where the customer pages load Stripe.js from: Stripe's in production, the sandbox's
+    # stand-in (``{sandbox}/v3/``) offline. Its origin is the one the pages' CSP allows.
+    stripe_js_url: str = "https://js.stripe.com/v3/"
     # Where customers reach the service (pages, portal return URLs); its origin is always an
     # allowed portal return origin. ALLOWED_RETURN_ORIGINS adds more, comma-separated.
     public_base_url: str = "http://127.0.0.1:3000"
@@ -143,12 +146,25 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL such as https://billing.example.com")
         return value.rstrip("/")
 
+    @field_validator("stripe_js_url")
+    @classmethod
+    def _script_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError("must be an http(s) URL such as https://js.stripe.com/v3/")
+        return value.strip()
+
     @property
     def return_origins(self) -> frozenset[str]:
         """Origins a portal ``returnUrl`` may point to (scheme://host[:port])."""
         origins = {_origin(self.public_base_url)}
         origins.update(_origin(o) for o in self.allowed_return_origins.split(",") if o.strip())
         return frozenset(origins)
+
+    @property
+    def stripe_js_origin(self) -> str:
+        """scheme://host[:port] of STRIPE_JS_URL: what the pages' Content-Security-Policy allows."""
+        return _origin(self.stripe_js_url)
 
     def signing_secret(self) -> str:
         """The token-signing secret; services that mint or verify tokens need it."""

@@ -20,6 +20,7 @@ from balance_manager.auth.tokens import TokenSigner
 from balance_manager.settings import Settings
 from balance_manager.usecases.services import Services
 from balance_manager.worker import Worker
+from balance_manager.web import pages as web_pages
 
 DESCRIPTION = """Prepaid balances kept topped up with off-session Stripe charges.
 
@@ -67,6 +68,9 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Served by web.pages with local assets instead of FastAPI's CDN-based pages.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.ctx = AppContext(
         services=services,
@@ -82,4 +86,5 @@ def create_app(
     app.include_router(recharge.router)
     app.include_router(payment.router)
     app.include_router(stripe_webhook.router)
+    web_pages.install(app, settings)
     return app

@@ -97,6 +97,9 @@ class TokenOut(OutputModel):
     token: str
     expires_at: datetime
     user_id: str
+    dashboard_url: str = Field(
+        description="The customer's dashboard link; the token rides in the URL fragment."
+    )
 
 
 # --- balance -----------------------------------------------------------------------------

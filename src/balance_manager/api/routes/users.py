@@ -10,6 +10,7 @@ from balance_manager.api import presenters, schemas
 from balance_manager.api.auth import Context, Operator, OperatorUserId, Svc, UserId
 from balance_manager.api.jsonbody import DecimalJSONRoute
 from balance_manager.usecases import accounts
+from balance_manager.web import links
 
 router = APIRouter(prefix="/api/users", tags=["users"], route_class=DecimalJSONRoute)
 
@@ -49,4 +50,9 @@ async def mint_token(
     await accounts.user(ctx.services, user_id)
     ttl = timedelta(seconds=body.ttl_seconds) if body and body.ttl_seconds else None
     token = ctx.tokens.mint(user_id, ttl=ttl)
-    return schemas.TokenOut(token=token.token, expires_at=token.expires_at, user_id=user_id)
+    return schemas.TokenOut(
+        token=token.token,
+        expires_at=token.expires_at,
+        user_id=user_id,
+        dashboard_url=links.dashboard_url(ctx.settings.public_base_url, token.token),
+    )

@@ -120,7 +120,7 @@
     if (this._type === "payment") {
       var tab = document.createElement("div");
       tab.textContent = "Card";
-      tab.style.cssText = "width:100%;font-weight:600";
+      tab.style.cssText = "width:100%;font-weight:600" + (vars.colorText ? ";color:" + vars.colorText : "");
       root.appendChild(tab);
     }
     var self = this;
@@ -148,7 +148,7 @@
     var errorBox = document.createElement("div");
     errorBox.setAttribute("role", "alert");
     errorBox.setAttribute("data-testid", "card-error");
-    errorBox.style.cssText = "width:100%;color:#df1b41;font-size:.9em";
+    errorBox.style.cssText = "width:100%;color:" + (vars.colorDanger || "#df1b41") + ";font-size:.9em";
     root.appendChild(errorBox);
     this._errorBox = errorBox;
     container.appendChild(root);
@@ -246,13 +246,20 @@
       overlay.style.cssText = "position:fixed;inset:0;background:rgba(0,0,0,.45);display:flex;" +
         "align-items:center;justify-content:center;z-index:2147483647";
       var box = document.createElement("div");
-      box.style.cssText = "background:#fff;padding:24px;border-radius:8px;max-width:360px;" +
-        "font-family:system-ui,sans-serif";
+      box.style.cssText = "background:#fff;color:#1a1f36;padding:24px;border-radius:8px;max-width:360px;" +
+        "margin:12px;font-family:system-ui,sans-serif";
       var what = intent.object === "payment_intent"
         ? "a payment of " + intent.amount + " " + String(intent.currency).toUpperCase() + " (minor units)"
         : "saving this card for later payments";
-      box.innerHTML = "<h2 style='margin-top:0'>3D Secure test page</h2>" +
-        "<p>Your bank asks you to confirm " + what + ".</p>";
+      // Built node by node, no markup: pages with a strict Content-Security-Policy (no inline
+      // styles) show it as intended.
+      var title = document.createElement("h2");
+      title.textContent = "3D Secure test page";
+      title.style.marginTop = "0";
+      var text = document.createElement("p");
+      text.textContent = "Your bank asks you to confirm " + what + ".";
+      box.appendChild(title);
+      box.appendChild(text);
       [["complete", "Complete authentication"], ["fail", "Fail authentication"]].forEach(function (b) {
         var button = document.createElement("button");
         button.type = "button";
@@ -267,6 +274,8 @@
       });
       overlay.appendChild(box);
       document.body.appendChild(overlay);
+      var first = box.querySelector("button");
+      if (first) first.focus(); // a modal dialog takes the keyboard focus
     }).then(function (outcome) {
       return fetch(API + "/_sandbox/authenticate/" + intent.id, {
         method: "POST",

@@ -1,0 +1,3 @@
+"""The customer pages: dashboard, card saving (Payment Element or Customer Portal), 3-D Secure
+completion, the original's three pages, the PWA and the offline API docs. Plain HTML, CSS and
+ES modules in ``pages/`` and ``static/``, no build step; ``pages.install`` adds them to the app."""

@@ -1,0 +1,401 @@
+// The dashboard (/): balance, next recharge, banners (paused, waiting for authentication),
+// settings, cards, history and the balance chart. Reloads itself while a recharge is running.
+import { $, announce, h, replace } from "./dom.js";
+import { t } from "./i18n.js";
+import { appConfig } from "./config.js";
+import { ApiError, endpoints } from "./api.js";
+import { boot, requireLink, stripeBlockedPanel } from "./shell.js";
+import { userId as linkUser } from "./session.js";
+import { dateTime, fractionDigits, money } from "./format.js";
+import { renderCards, cardLabel } from "./cards.js";
+import { balanceChart } from "./chart.js";
+import { validateSettings } from "./validate.js";
+import { authenticateRecharge } from "./sca.js";
+import { StripeUnavailable } from "./stripe-loader.js";
+import { errorText, rechargeOutcome } from "./messages.js";
+
+const HISTORY_LIMIT = 10;
+const POLL_MS = 1000;
+
+const state = {
+  userId: null, config: null, status: null, settings: null, methods: null, methodsError: null,
+  history: null, historyPage: 1, ledger: null, action: null, actionNotice: null, formDirty: false,
+  loadError: null,
+};
+let pollTimer = null;
+
+function setResult(el, tone, text) {
+  el.textContent = text || "";
+  el.dataset.tone = tone || "";
+}
+
+async function load() {
+  clearTimeout(pollTimer);
+  const id = state.userId;
+  const [config, status, settings, history, ledger, methods] = await Promise.allSettled([
+    appConfig(), endpoints.status(id), endpoints.config(id),
+    endpoints.history(id, state.historyPage, HISTORY_LIMIT), endpoints.ledger(id, 100),
+    endpoints.methods(id),
+  ]);
+  const failed = [status, settings, history].find((r) => r.status === "rejected");
+  if (failed && failed.reason instanceof ApiError && failed.reason.status === 401) return;
+  state.loadError = failed ? failed.reason : null;
+  if (config.status === "fulfilled") state.config = config.value;
+  if (status.status === "fulfilled") state.status = status.value;
+  if (settings.status === "fulfilled") state.settings = settings.value;
+  if (history.status === "fulfilled") state.history = history.value;
+  if (ledger.status === "fulfilled") state.ledger = ledger.value;
+  state.methods = methods.status === "fulfilled" ? methods.value.methods : null;
+  state.methodsError = methods.status === "rejected" ? methods.reason : null;
+  state.action = null;
+  const pending = state.status && state.status.pendingRechargeId;
+  if (pending) {
+    try { state.action = await endpoints.rechargeInfo(id, pending); } catch { state.action = null; }
+  }
+  render();
+  // A recharge is being charged (not waiting for the customer): look again shortly.
+  if (pending && !(state.action && state.action.requiresAction)) pollTimer = setTimeout(load, POLL_MS);
+}
+
+function render() {
+  if (!state.status || !state.settings) {
+    replace($("#banners"), state.loadError
+      ? h("div", { class: "banner banner-error", role: "alert", text: errorText(state.loadError) }) : null);
+    return;
+  }
+  renderBanners();
+  renderBalance();
+  renderChart();
+  renderSettings();
+  renderCardsSection();
+  renderHistory();
+}
+
+function currency() { return state.status.currency; }
+
+function statusText() {
+  const st = state.status;
+  if (st.pendingRechargeId) {
+    return state.action && state.action.requiresAction
+      ? ["warn", t("status.waiting_authentication")] : ["info", t("status.recharging")];
+  }
+  if (state.settings.pausedReason) return ["warn", t("status.paused")];
+  if (!st.autoRechargeEnabled) return ["muted", t("status.auto_off")];
+  if (st.needsRecharge) {
+    return st.rechargeBlockedReason ? ["warn", t(`reason.${st.rechargeBlockedReason}`)] : ["info", t("status.due")];
+  }
+  if (st.rechargeBlockedReason === "no_payment_method") return ["warn", t("status.ok_no_card")];
+  return ["ok", t("status.ok")];
+}
+
+function renderBalance() {
+  const st = state.status;
+  const c = currency();
+  const current = $("[data-testid=balance-current]");
+  current.textContent = money(st.currentBalance, c);
+  current.dataset.below = st.needsRecharge ? "true" : "false";
+  $("[data-testid=balance-minimum]").textContent = money(st.minimumBalance, c);
+  $("[data-testid=balance-target]").textContent = money(st.targetBalance, c);
+  const [tone, text] = statusText();
+  replace($("[data-testid=balance-status]"), h("span", { class: `badge badge-${tone}`, text }));
+  $("[data-testid=balance-auto]").textContent = st.autoRechargeEnabled ? t("common.on") : t("common.off");
+  const calc = st.calculation;
+  const next = $("[data-testid=next-recharge]");
+  const open = st.pendingRechargeId && state.action ? state.action.recharge : null;
+  if (open) {
+    // The open recharge's amounts were fixed when it was opened; show those, not a new estimate.
+    next.textContent = t("balance.open_recharge", {
+      amount: money(open.amount, c), fee: money(open.fee, c), total: money(open.totalCharge, c),
+    });
+  } else if (calc) {
+    next.textContent = t("balance.next_due", {
+      amount: money(calc.rechargeAmount, c), fee: money(calc.fee, c), total: money(calc.totalCharge, c),
+      balance: money(calc.newBalance, c),
+    }) + (calc.capped ? ` ${t("balance.capped")}` : "");
+  } else {
+    next.textContent = t("balance.next_rule", { minimum: money(st.minimumBalance, c), target: money(st.targetBalance, c) });
+  }
+  const button = $("#recharge-now");
+  button.disabled = !st.canRecharge || !(st.currentBalance < st.targetBalance);
+}
+
+function banner(tone, testid, title, body, ...actions) {
+  return h("div", { class: `banner banner-${tone}`, "data-testid": testid, role: tone === "error" ? "alert" : "status" },
+    h("p", { class: "banner-title", text: title }),
+    body ? h("p", { text: body }) : null,
+    actions.length ? h("div", { class: "actions" }, actions) : null);
+}
+
+function renderBanners() {
+  const st = state.status;
+  const c = currency();
+  const out = [];
+  if (state.actionNotice) out.push(state.actionNotice);
+  if (state.action && state.action.requiresAction) {
+    const r = state.action.recharge;
+    const authenticate = h("button", { type: "button", class: "button", "data-testid": "authenticate",
+      text: t("action.authenticate"), onclick: (e) => onAuthenticate(e.currentTarget) });
+    const cancel = h("button", { type: "button", class: "button secondary", "data-testid": "cancel-recharge",
+      text: t("action.cancel"), onclick: (e) => onCancel(e.currentTarget) });
+    out.push(banner("warn", "banner-action", t("action.title", { total: money(r.totalCharge, c) }),
+      t("action.body", { amount: money(r.amount, c), fee: money(r.fee, c), total: money(r.totalCharge, c) }),
+      authenticate, cancel));
+  } else if (st.pendingRechargeId) {
+    out.push(banner("info", "banner-processing", t("processing.title"), t("processing.body")));
+  }
+  if (state.settings.pausedReason) {
+    const resume = h("button", { type: "button", class: "button", "data-testid": "resume",
+      text: t("paused.resume"), onclick: (e) => onResume(e.currentTarget) });
+    out.push(banner("warn", "banner-paused", t("paused.title"),
+      t("paused.body", { reason: state.settings.pausedReason }), resume));
+  }
+  if (st.rechargeBlockedReason === "no_payment_method" && !st.pendingRechargeId) {
+    out.push(banner("info", "banner-no-card", t("nocard.title"), t("nocard.body"),
+      h("a", { class: "button", href: paymentPage(), text: t("cards.add") })));
+  }
+  replace($("#banners"), out);
+}
+
+function renderChart() {
+  const slot = $("#chart");
+  const entries = (state.ledger && state.ledger.entries) || [];
+  replace(slot, balanceChart({ entries, minimum: state.status.minimumBalance, target: state.status.targetBalance,
+    currency: currency(), width: slot.clientWidth }));
+}
+
+function renderSettings() {
+  const digits = fractionDigits(currency());
+  const min = $("#minimum");
+  const tgt = $("#target");
+  const step = digits ? `0.${"0".repeat(digits - 1)}1` : "1";
+  for (const input of [min, tgt]) input.dataset.step = step;
+  if (!state.formDirty) {
+    min.value = String(state.settings.minimumBalance);
+    tgt.value = String(state.settings.targetBalance);
+    $("#auto").checked = state.settings.autoRechargeEnabled;
+  }
+  $("#minimum-hint").textContent = t("settings.minimum_hint", { currency: currency().toUpperCase() });
+  $("#target-hint").textContent = t("settings.target_hint", { currency: currency().toUpperCase() });
+}
+
+function renderCardsSection() {
+  const slot = $("#card-list-slot");
+  if (state.methodsError) {
+    replace(slot, h("p", { class: "empty", "data-testid": "cards-error", text: errorText(state.methodsError) }));
+  } else {
+    replace(slot, renderCards(state.methods || [], { onDefault: onMakeDefault, onRemove: onRemove }));
+  }
+  $("#add-card").setAttribute("href", paymentPage());
+}
+
+function paymentPage() {
+  return `stripe-payment.html?userId=${encodeURIComponent(state.userId)}`;
+}
+
+const STATUS_TONE = { succeeded: "ok", failed: "error", requires_action: "warn", canceled: "muted",
+  pending: "info", processing: "info" };
+
+function renderHistory() {
+  const slot = $("#history-slot");
+  const { records, pagination } = state.history;
+  if (!records.length) {
+    replace(slot, h("p", { class: "empty", "data-testid": "history-empty", text: t("history.empty") }));
+  } else {
+    const head = ["history.date", "history.amount", "history.fee", "history.total", "history.status", "history.trigger"]
+      .map((k) => h("th", { scope: "col", text: t(k) }));
+    const rows = records.map((r) => {
+      const cells = [
+        [t("history.date"), dateTime(r.createdAt)],
+        [t("history.amount"), money(r.amount, r.currency)],
+        [t("history.fee"), money(r.fee, r.currency)],
+        [t("history.total"), money(r.totalCharge, r.currency)],
+      ].map(([label, value]) => h("td", { "data-label": label, text: value }));
+      const badge = h("span", { class: `badge badge-${STATUS_TONE[r.status] || "muted"}`, "data-testid": "status-badge",
+        "data-status": r.status, text: t(`rstatus.${r.status}`) });
+      const failure = r.failureMessage ? h("span", { class: "failure", text: r.failureMessage }) : null;
+      const trigger = t(`trigger.${r.triggeredBy}`) + (r.capped ? ` · ${t("history.capped")}` : "");
+      return h("tr", { "data-testid": "history-row", "data-status": r.status },
+        cells, h("td", { "data-label": t("history.status") }, badge, failure),
+        h("td", { "data-label": t("history.trigger"), text: trigger }));
+    });
+    replace(slot, h("div", { class: "table-wrap" },
+      h("table", { class: "history" }, h("caption", { class: "visually-hidden", text: t("history.heading") }),
+        h("thead", {}, h("tr", {}, head)), h("tbody", {}, rows))));
+  }
+  const pages = Math.max(1, pagination.totalPages);
+  $("#history-page").textContent = t("history.page", { page: pagination.page, pages });
+  $("#history-prev").disabled = pagination.page <= 1;
+  $("#history-next").disabled = pagination.page >= pages;
+}
+
+// ---- actions -----------------------------------------------------------------------------
+
+async function withBusy(button, work) {
+  if (button) button.disabled = true;
+  try { return await work(); } finally { if (button && button.isConnected) button.disabled = false; }
+}
+
+async function onRechargeNow(event) {
+  const out = $("#recharge-result");
+  setResult(out, "info", t("recharge.running"));
+  await withBusy(event.currentTarget, async () => {
+    try {
+      const result = await endpoints.recharge(state.userId);
+      const outcome = rechargeOutcome(result, currency(), result.newBalance);
+      setResult(out, outcome.tone, outcome.text);
+    } catch (err) {
+      setResult(out, "error", errorText(err));
+    }
+    await load();
+  });
+}
+
+async function onAuthenticate(button) {
+  const pending = state.status.pendingRechargeId;
+  await withBusy(button, async () => {
+    try {
+      const { record, stripeError } = await authenticateRecharge({ config: state.config, userId: state.userId, rechargeId: pending });
+      const outcome = rechargeOutcome(record, currency());
+      const text = record.status === "failed" && stripeError && stripeError.message
+        ? t("recharge.failed", { reason: stripeError.message }) : outcome.text;
+      state.actionNotice = banner(outcome.tone === "ok" ? "ok" : outcome.tone === "error" ? "error" : "info",
+        "banner-result", text, null);
+      state.actionNotice.dataset.status = record.status;
+    } catch (err) {
+      state.actionNotice = err instanceof StripeUnavailable
+        ? stripeBlockedPanel(err, () => onAuthenticate(null))
+        : banner("error", "banner-result", errorText(err), null);
+    }
+    await load();
+    $("#banners").querySelector("[data-testid=banner-result], [data-testid=stripejs-blocked]")?.focus?.();
+  });
+}
+
+async function onCancel(button) {
+  await withBusy(button, async () => {
+    try {
+      const info = await endpoints.rechargeCancel(state.userId, state.status.pendingRechargeId);
+      const outcome = rechargeOutcome(info.recharge, currency());
+      state.actionNotice = banner(outcome.tone, "banner-result", outcome.text, null);
+    } catch (err) {
+      state.actionNotice = banner("error", "banner-result", errorText(err), null);
+    }
+    await load();
+  });
+}
+
+async function onResume(button) {
+  await withBusy(button, async () => {
+    try {
+      await endpoints.saveConfig(state.userId, { autoRechargeEnabled: true });
+      announce(t("paused.resumed"));
+    } catch (err) {
+      state.actionNotice = banner("error", "banner-result", errorText(err), null);
+    }
+    await load();
+  });
+}
+
+function showFieldError(name, key, text) {
+  const input = $(`#${name}`);
+  const out = $(`#${name}-error`);
+  const message = key ? t(key) : text || "";
+  out.textContent = message;
+  if (message) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
+}
+
+async function onSaveSettings(event) {
+  event.preventDefault();
+  const out = $("#settings-result");
+  const digits = fractionDigits(currency());
+  const { errors, body } = validateSettings({
+    minimum: $("#minimum").value, target: $("#target").value, autoRecharge: $("#auto").checked,
+  }, digits);
+  showFieldError("minimum", errors.minimumBalance);
+  showFieldError("target", errors.targetBalance);
+  if (errors.minimumBalance || errors.targetBalance) {
+    setResult(out, "error", t("settings.fix_errors"));
+    $(errors.minimumBalance ? "#minimum" : "#target").focus();
+    return;
+  }
+  const button = event.submitter || $("[data-testid=save-settings]");
+  await withBusy(button, async () => {
+    try {
+      const saved = await endpoints.saveConfig(state.userId, body);
+      state.formDirty = false;
+      const warning = saved.warnings && saved.warnings.length ? ` ${saved.warnings.join(" ")}` : "";
+      setResult(out, "ok", t("settings.saved") + warning);
+    } catch (err) {
+      const field = err.field === "minimumBalance" ? "minimum" : err.field === "targetBalance" ? "target" : null;
+      if (field) { showFieldError(field, null, errorText(err)); $(`#${field}`).focus(); }
+      setResult(out, "error", field ? t("settings.fix_errors") : errorText(err));
+      return;
+    }
+    await load();
+  });
+}
+
+async function onMakeDefault(method) {
+  const out = $("#cards-result");
+  try {
+    await endpoints.makeDefault(state.userId, method.id);
+    setResult(out, "ok", t("cards.default_set", { card: cardLabel(method) }));
+  } catch (err) {
+    setResult(out, "error", errorText(err));
+  }
+  await load();
+}
+
+async function onRemove(method) {
+  const out = $("#cards-result");
+  try {
+    await endpoints.removeCard(state.userId, method.id);
+    setResult(out, "ok", t("cards.removed", { card: cardLabel(method) }));
+  } catch (err) {
+    setResult(out, "error", errorText(err));
+  }
+  await load();
+  $("#cards-heading").focus?.();
+}
+
+async function onPortal(event) {
+  const out = $("#cards-result");
+  await withBusy(event.currentTarget, async () => {
+    try {
+      const back = `${location.origin}${location.pathname}`;
+      const { portalUrl } = await endpoints.portal(state.userId, back).catch((err) => {
+        // Opened on another host name than PUBLIC_BASE_URL: come back to the service's own.
+        if (err.code === "invalid_return_url") return endpoints.portal(state.userId, null);
+        throw err;
+      });
+      location.assign(portalUrl);
+    } catch (err) {
+      setResult(out, "error", errorText(err));
+    }
+  });
+}
+
+function wire() {
+  $("#recharge-now").addEventListener("click", onRechargeNow);
+  $("#settings-form").addEventListener("submit", onSaveSettings);
+  $("#settings-form").addEventListener("input", () => { state.formDirty = true; });
+  $("#open-portal").addEventListener("click", onPortal);
+  $("#history-prev").addEventListener("click", () => { state.historyPage -= 1; load(); });
+  $("#history-next").addEventListener("click", () => { state.historyPage += 1; load(); });
+  let resizeTimer = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => { if (state.status) renderChart(); }, 150);
+  });
+}
+
+function main() {
+  boot({ onLanguage: render });
+  if (!requireLink(null)) return;
+  state.userId = linkUser();
+  $("#app").hidden = false;
+  wire();
+  load();
+}
+
+main();

@@ -1,0 +1,182 @@
+// /payment-success.html?userId=… — where Stripe.js returns after confirmSetup. It reads
+// redirect_status and the SetupIntent and says what really happened (the original always
+// claimed success): succeeded → the service verifies and saves the card; processing → not yet;
+// failed → why, from the SetupIntent's last error. Then the balance, and "recharge now".
+import { $, announce, h, replace } from "./dom.js";
+import { t } from "./i18n.js";
+import { appConfig } from "./config.js";
+import { endpoints } from "./api.js";
+import { boot, requireLink, stripeBlockedPanel } from "./shell.js";
+import { userId as linkUser } from "./session.js";
+import { money } from "./format.js";
+import { cardLabel } from "./cards.js";
+import { stripeFor } from "./stripe-loader.js";
+import { errorText, rechargeOutcome } from "./messages.js";
+import { authenticateRecharge } from "./sca.js";
+
+const params = new URLSearchParams(location.search);
+const setupIntentId = params.get("setup_intent");
+const clientSecret = params.get("setup_intent_client_secret");
+const redirectStatus = params.get("redirect_status");
+const state = { userId: null, config: null, status: null, outcome: null, polls: 0 };
+
+// The client secret has been read; keep it out of the address bar (and so out of bookmarks).
+if (clientSecret) {
+  const clean = new URLSearchParams(location.search);
+  clean.delete("setup_intent_client_secret");
+  history.replaceState(history.state, "", `${location.pathname}?${clean}`);
+}
+
+// body: a function, so a language switch re-renders the text in the new language.
+function showOutcome(kind, titleKey, body = () => "", { focus = true } = {}) {
+  state.outcome = { kind, titleKey, body };
+  const box = $("#outcome");
+  box.dataset.outcome = kind;
+  box.className = `card outcome outcome-${kind}`;
+  $("#outcome-title").textContent = t(titleKey);
+  $("#outcome-body").textContent = body();
+  if (focus) $("#outcome-title").focus();
+}
+
+async function failureReason() {
+  if (!clientSecret) return null;
+  try {
+    const stripe = await stripeFor(state.config);
+    const { setupIntent, error } = await stripe.retrieveSetupIntent(clientSecret);
+    if (error) return error.message;
+    const last = setupIntent && setupIntent.last_setup_error;
+    return last ? last.message : null;
+  } catch (err) {
+    replace($("#stripejs-status"), stripeBlockedPanel(err, () => location.reload()));
+    return null;
+  }
+}
+
+async function settleOutcome() {
+  if (!setupIntentId || !redirectStatus) {
+    showOutcome("none", "success.none_title", () => t("success.none_body"));
+    return;
+  }
+  if (redirectStatus === "succeeded") {
+    try {
+      const done = await endpoints.completeSetup(state.userId, setupIntentId);
+      const { methods } = await endpoints.methods(state.userId);
+      const card = methods.find((m) => m.id === done.paymentMethodId);
+      const isDefault = done.defaultPaymentMethodId === done.paymentMethodId;
+      showOutcome("succeeded", "success.ok_title", () => t(isDefault ? "success.ok_default" : "success.ok_saved",
+        { card: card ? cardLabel(card) : t("cards.card") }));
+    } catch (err) {
+      if (err.code === "setup_intent_not_succeeded") {
+        showOutcome("processing", "success.processing_title", () => t("success.processing_body"));
+      } else {
+        showOutcome("failed", "success.failed_title", () => errorText(err));
+      }
+    }
+    return;
+  }
+  if (redirectStatus === "processing") {
+    showOutcome("processing", "success.processing_title", () => t("success.processing_body"));
+    return;
+  }
+  const reason = await failureReason();
+  showOutcome("failed", "success.failed_title",
+    () => (reason ? t("success.failed_reason", { reason }) : t("success.failed_body")));
+}
+
+async function loadStatus() {
+  try {
+    state.status = await endpoints.status(state.userId);
+  } catch {
+    return;
+  }
+  renderStatus();
+  // A recharge the new card made possible may be running: show it land.
+  if (state.status.pendingRechargeId && state.polls < 120) {
+    state.polls += 1;
+    setTimeout(loadStatus, 1000);
+  }
+}
+
+function renderStatus() {
+  const st = state.status;
+  if (!st) return;
+  const c = st.currency;
+  $("[data-testid=balance-current]").textContent = money(st.currentBalance, c);
+  $("[data-testid=balance-minimum]").textContent = money(st.minimumBalance, c);
+  $("[data-testid=balance-target]").textContent = money(st.targetBalance, c);
+  let text;
+  let tone;
+  if (st.pendingRechargeId) { text = t("status.recharging"); tone = "info"; }
+  else if (st.needsRecharge) {
+    text = st.rechargeBlockedReason ? t(`reason.${st.rechargeBlockedReason}`) : t("status.due");
+    tone = "warn";
+  } else { text = t("status.ok"); tone = "ok"; }
+  replace($("[data-testid=balance-status]"), h("span", { class: `badge badge-${tone}`, text }));
+  $("[data-testid=next-recharge]").textContent = st.pendingRechargeId ? t("processing.body") : st.calculation
+    ? t("balance.next_due", { amount: money(st.calculation.rechargeAmount, c), fee: money(st.calculation.fee, c),
+      total: money(st.calculation.totalCharge, c), balance: money(st.calculation.newBalance, c) })
+    : t("balance.next_rule", { minimum: money(st.minimumBalance, c), target: money(st.targetBalance, c) });
+  $("#recharge-now").disabled = !st.canRecharge || !(st.currentBalance < st.targetBalance);
+}
+
+async function rechargeNow(event) {
+  const button = event.currentTarget;
+  const out = $("#recharge-result");
+  button.disabled = true;
+  out.dataset.tone = "info";
+  out.textContent = t("recharge.running");
+  try {
+    const result = await endpoints.recharge(state.userId);
+    const outcome = rechargeOutcome(result, state.status.currency, result.newBalance);
+    out.dataset.tone = outcome.tone;
+    out.dataset.status = result.status;
+    out.textContent = outcome.text;
+    if (result.status === "requires_action") offerAuthentication(out, result.rechargeId);
+  } catch (err) {
+    out.dataset.tone = "error";
+    out.dataset.status = "error";
+    out.textContent = errorText(err);
+  }
+  announce(out.textContent);
+  await loadStatus();
+}
+
+function offerAuthentication(out, rechargeId) {
+  const button = h("button", { type: "button", class: "button", "data-testid": "authenticate", text: t("action.authenticate") });
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const { record, stripeError } = await authenticateRecharge({ config: state.config, userId: state.userId, rechargeId });
+      const outcome = rechargeOutcome(record, state.status.currency);
+      out.dataset.tone = outcome.tone;
+      out.dataset.status = record.status;
+      out.textContent = record.status === "failed" && stripeError ? t("recharge.failed", { reason: stripeError.message }) : outcome.text;
+    } catch (err) {
+      out.dataset.tone = "error";
+      out.textContent = errorText(err);
+    }
+    await loadStatus();
+  });
+  out.append(" ", button);
+}
+
+async function main() {
+  boot({
+    onLanguage: () => {
+      renderStatus();
+      const o = state.outcome;
+      if (o) showOutcome(o.kind, o.titleKey, o.body, { focus: false });
+    },
+  });
+  const expected = params.get("userId");
+  if (!requireLink(expected)) return;
+  state.userId = expected || linkUser();
+  $("#app").hidden = false;
+  $("#manage-cards").setAttribute("href", `stripe-payment.html?userId=${encodeURIComponent(state.userId)}`);
+  $("#recharge-now").addEventListener("click", rechargeNow);
+  try { state.config = await appConfig(); } catch { state.config = {}; }
+  await settleOutcome();
+  await loadStatus();
+}
+
+main();
