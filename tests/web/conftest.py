@@ -154,6 +154,7 @@ class Page:
 @dataclass
 class WebStack:
     base_url: str
+    database_url: str
     sandbox: RunningSandbox
     sdk: stripe.StripeClient
     api: httpx.Client  # authenticated as the operator
@@ -202,6 +203,25 @@ class WebStack:
 
     def methods(self, user_id: str) -> list[dict[str, Any]]:
         return list(self.api.get(f"/api/payment/methods/{user_id}").json()["methods"])
+
+    def pause(self, user_id: str, reason: str) -> None:
+        """Arrange a paused auto-recharge, as repeated declines leave it."""
+
+        async def update() -> None:
+            engine = create_engine(self.database_url)
+            try:
+                async with engine.begin() as conn:
+                    await conn.execute(
+                        text(
+                            "UPDATE balance_configs SET paused_reason = :reason, "
+                            "paused_at = CURRENT_TIMESTAMP WHERE user_id = :user"
+                        ),
+                        {"reason": reason, "user": user_id},
+                    )
+            finally:
+                await engine.dispose()
+
+        in_thread(update)
 
     def give_card(self, user_id: str, test_pm: str = "pm_card_visa") -> str:
         """Save a card as the customer would (SetupIntent confirmed, 3-D Secure completed if
@@ -339,6 +359,7 @@ def web(
         ) as api:
             stack = WebStack(
                 base_url=live.base_url,
+                database_url=database_url,
                 sandbox=stripe_sandbox,
                 sdk=sdk,
                 api=api,

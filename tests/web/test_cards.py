@@ -102,7 +102,7 @@ def test_first_card_below_the_minimum_recharges_at_once_without_usage(web: WebSt
     expect(page.get_by_test_id("outcome")).to_have_attribute("data-outcome", "succeeded")
     saved = time.monotonic()
     # The sweep runs hourly in these tests: only the immediate path can get here in time.
-    expect(page.get_by_test_id("balance-current")).to_have_text("$600.00", timeout=15_000)
+    expect(page.get_by_test_id("balance-current")).to_have_text("$600.00", timeout=10_000)
     print(f"first card → balance 600 shown after {time.monotonic() - saved:.2f} s")
     web.shot(p, "2-success-recharged")
     assert [e["kind"] for e in web.ledger(user)] == ["recharge", "adjustment"]  # no usage

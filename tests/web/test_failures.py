@@ -123,6 +123,16 @@ def test_settings_errors_show_inline_and_change_nothing(web: WebStack) -> None:
     before = web.config(user)
     puts_before = sum("PUT /api/balance/config" in line for line in web.access_log)
 
+    # checked when the customer leaves the field, cleared as soon as it is right
+    target.fill("100")
+    target.press("Tab")
+    expect(page.get_by_test_id("target-error")).to_have_text(
+        "The target must be more than the minimum."
+    )
+    target.fill("1000")
+    expect(page.get_by_test_id("target-error")).to_have_text("")
+    expect(target).not_to_have_attribute("aria-invalid", "true")
+
     cases = [
         ("-5", "600", "minimum-error", "The minimum must be 0 or more."),
         ("150", "100", "target-error", "The target must be more than the minimum."),

@@ -164,11 +164,8 @@ function renderChart() {
 }
 
 function renderSettings() {
-  const digits = fractionDigits(currency());
   const min = $("#minimum");
   const tgt = $("#target");
-  const step = digits ? `0.${"0".repeat(digits - 1)}1` : "1";
-  for (const input of [min, tgt]) input.dataset.step = step;
   if (!state.formDirty) {
     min.value = String(state.settings.minimumBalance);
     tgt.value = String(state.settings.targetBalance);
@@ -304,15 +301,32 @@ function showFieldError(name, key, text) {
   if (message) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
 }
 
+function checkSettings(fields) {
+  const result = validateSettings({
+    minimum: $("#minimum").value, target: $("#target").value, autoRecharge: $("#auto").checked,
+  }, fractionDigits(currency()));
+  if (fields.has("minimum")) showFieldError("minimum", result.errors.minimumBalance);
+  if (fields.has("target")) showFieldError("target", result.errors.targetBalance);
+  return result;
+}
+
+// Inline checks: a field is checked once the customer leaves it, and again on every keystroke
+// while it shows an error, so the message goes away as soon as the value is right.
+const touched = new Set();
+
+function onFieldChange(event) {
+  const name = event.target.id;
+  if (name !== "minimum" && name !== "target") return;
+  if (event.type === "change") touched.add(name);
+  if (event.type === "input" && !event.target.hasAttribute("aria-invalid")) return;
+  checkSettings(touched);
+}
+
 async function onSaveSettings(event) {
   event.preventDefault();
   const out = $("#settings-result");
-  const digits = fractionDigits(currency());
-  const { errors, body } = validateSettings({
-    minimum: $("#minimum").value, target: $("#target").value, autoRecharge: $("#auto").checked,
-  }, digits);
-  showFieldError("minimum", errors.minimumBalance);
-  showFieldError("target", errors.targetBalance);
+  touched.add("minimum").add("target");
+  const { errors, body } = checkSettings(touched);
   if (errors.minimumBalance || errors.targetBalance) {
     setResult(out, "error", t("settings.fix_errors"));
     $(errors.minimumBalance ? "#minimum" : "#target").focus();
@@ -378,7 +392,8 @@ async function onPortal(event) {
 function wire() {
   $("#recharge-now").addEventListener("click", onRechargeNow);
   $("#settings-form").addEventListener("submit", onSaveSettings);
-  $("#settings-form").addEventListener("input", () => { state.formDirty = true; });
+  $("#settings-form").addEventListener("input", (event) => { state.formDirty = true; onFieldChange(event); });
+  $("#settings-form").addEventListener("change", onFieldChange);
   $("#open-portal").addEventListener("click", onPortal);
   $("#history-prev").addEventListener("click", () => { state.historyPage -= 1; load(); });
   $("#history-next").addEventListener("click", () => { state.historyPage += 1; load(); });
