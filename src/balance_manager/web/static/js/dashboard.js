@@ -120,7 +120,9 @@ function renderBalance() {
 }
 
 function banner(tone, testid, title, body, ...actions) {
-  return h("div", { class: `banner banner-${tone}`, "data-testid": testid, role: tone === "error" ? "alert" : "status" },
+  // tabindex -1: the page moves the focus to an outcome banner after an action.
+  return h("div", { class: `banner banner-${tone}`, "data-testid": testid, tabindex: "-1",
+    role: tone === "error" ? "alert" : "status" },
     h("p", { class: "banner-title", text: title }),
     body ? h("p", { text: body }) : null,
     actions.length ? h("div", { class: "actions" }, actions) : null);
@@ -264,7 +266,7 @@ async function onAuthenticate(button) {
         : banner("error", "banner-result", errorText(err), null);
     }
     await load();
-    $("#banners").querySelector("[data-testid=banner-result], [data-testid=stripejs-blocked]")?.focus?.();
+    $("#banners").querySelector("[data-testid=banner-result]")?.focus();
   });
 }
 
@@ -369,7 +371,7 @@ async function onRemove(method) {
     setResult(out, "error", errorText(err));
   }
   await load();
-  $("#cards-heading").focus?.();
+  $("#cards-heading").focus();
 }
 
 async function onPortal(event) {

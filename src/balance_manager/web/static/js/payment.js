@@ -82,7 +82,9 @@ async function openElement() {
     if (!(await checkStripeJs())) return;
     state.stripe = state.stripe || await stripeFor(state.config);
     const { clientSecret } = await endpoints.setupIntent(state.userId);
-    state.elements = state.stripe.elements({ clientSecret, appearance: APPEARANCE, locale: document.documentElement.lang });
+    // Stripe.js names Simplified Chinese "zh".
+    const locale = document.documentElement.lang.startsWith("zh") ? "zh" : "en";
+    state.elements = state.stripe.elements({ clientSecret, appearance: APPEARANCE, locale });
     const element = state.elements.create("payment");
     const form = $("#element-form");
     replace($("#payment-element"));

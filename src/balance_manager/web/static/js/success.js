@@ -18,7 +18,8 @@ const params = new URLSearchParams(location.search);
 const setupIntentId = params.get("setup_intent");
 const clientSecret = params.get("setup_intent_client_secret");
 const redirectStatus = params.get("redirect_status");
-const state = { userId: null, config: null, status: null, outcome: null, polls: 0 };
+const state = { userId: null, config: null, status: null, outcome: null, polls: 0, cardSaved: false };
+const POLL_MS = 500;
 
 // The client secret has been read; keep it out of the address bar (and so out of bookmarks).
 if (clientSecret) {
@@ -63,6 +64,7 @@ async function settleOutcome() {
       const { methods } = await endpoints.methods(state.userId);
       const card = methods.find((m) => m.id === done.paymentMethodId);
       const isDefault = done.defaultPaymentMethodId === done.paymentMethodId;
+      state.cardSaved = isDefault;
       showOutcome("succeeded", "success.ok_title", () => t(isDefault ? "success.ok_default" : "success.ok_saved",
         { card: card ? cardLabel(card) : t("cards.card") }));
     } catch (err) {
@@ -83,17 +85,23 @@ async function settleOutcome() {
     () => (reason ? t("success.failed_reason", { reason }) : t("success.failed_body")));
 }
 
+let pollTimer = null;
+
 async function loadStatus() {
+  clearTimeout(pollTimer);
   try {
     state.status = await endpoints.status(state.userId);
   } catch {
     return;
   }
   renderStatus();
-  // A recharge the new card made possible may be running: show it land.
-  if (state.status.pendingRechargeId && state.polls < 120) {
+  // A recharge the new card made possible may be running (or about to open, if the service
+  // learns of the card from Stripe's webhook): show it land.
+  const st = state.status;
+  const expected = state.cardSaved && st.needsRecharge && st.autoRechargeEnabled && state.polls < 20;
+  if ((st.pendingRechargeId && state.polls < 240) || expected) {
     state.polls += 1;
-    setTimeout(loadStatus, 1000);
+    pollTimer = setTimeout(loadStatus, POLL_MS);
   }
 }
 
