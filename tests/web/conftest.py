@@ -72,7 +72,7 @@ window.addEventListener('error', e => window.__errors.push(String(e.message)));
 """
 T = TypeVar("T")
 # Waits, not thresholds: generous, because other suites share this 2-core machine.
-expect.set_options(timeout=15_000)
+expect.set_options(timeout=30_000)
 
 
 def in_thread(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -275,7 +275,7 @@ class WebStack:
                 lambda route: route.abort("internetdisconnected"),
             )
         page = context.new_page()
-        page.set_default_timeout(15_000)
+        page.set_default_timeout(30_000)
         recorded = Page(page, context)
         page.on("request", lambda r: recorded.requests.append((r.url, r.headers.get("referer"))))
         self.pages.append(recorded)

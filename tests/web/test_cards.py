@@ -87,11 +87,6 @@ def test_payment_element_card_then_usage_recharges_the_worked_example(web: WebSt
     assert_token_kept_private(web, p, token)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the lead's 'a new default card while below the minimum opens the recharge "
-    "at once' (issue 8, built on main): without it the first card waits for the sweep",
-)
 def test_first_card_below_the_minimum_recharges_at_once_without_usage(web: WebStack) -> None:
     user = web.create_user(id="neg-user", minimumBalance=150, targetBalance=600, initialBalance=-50)
     p = web.open(payment_link(web, user))

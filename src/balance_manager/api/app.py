@@ -19,8 +19,8 @@ from balance_manager.auth.api_keys import KeyVerifier
 from balance_manager.auth.tokens import TokenSigner
 from balance_manager.settings import Settings
 from balance_manager.usecases.services import Services
-from balance_manager.worker import Worker
 from balance_manager.web import pages as web_pages
+from balance_manager.worker import Worker
 
 DESCRIPTION = """Prepaid balances kept topped up with off-session Stripe charges.
 
