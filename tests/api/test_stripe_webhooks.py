@@ -380,3 +380,62 @@ async def test_event_count_matches_distinct_ids(
     assert outcomes == ["duplicate"] * 4 + ["ignored"]
     async with sessions.begin() as session:
         assert await session.scalar(select(func.count()).select_from(StripeEvent)) == 1
+
+
+async def test_a_default_chosen_in_the_portal_becomes_ours(
+    api: httpx.AsyncClient, make_user: Any, sessions: SessionFactory, stripe_sandbox: Any
+) -> None:
+    """``customer.updated`` with a new ``invoice_settings.default_payment_method`` (the
+    Customer Portal's "make default"): our default follows; a customer.updated that did not
+    touch the default changes nothing."""
+    user, customer, (first, second) = await _user_with_customer(
+        make_user, sessions, stripe_sandbox, ("pm_card_visa", "pm_card_mastercard")
+    )
+    async with sessions.begin() as session:
+        config = await session.get(BalanceConfig, user)
+        assert config is not None
+        config.default_payment_method_id = first
+    sdk = _sdk(stripe_sandbox)
+    updated = sdk.v1.customers.update(
+        customer, params={"invoice_settings": {"default_payment_method": second}}
+    )
+    unrelated = _event("customer.updated", updated.to_dict(), {"metadata": {}})
+    r = await _post(api, unrelated)
+    assert r.json()["outcome"] == "default_not_changed_in_stripe"
+    assert await _state(sessions, user) == (customer, first)
+
+    chosen = _event(
+        "customer.updated",
+        updated.to_dict(),
+        {"invoice_settings": {"default_payment_method": first}},
+    )
+    r = await _post(api, chosen)
+    assert r.status_code == 200 and r.json()["outcome"] == "default_changed", r.text
+    assert await _state(sessions, user) == (customer, second)
+
+
+async def test_a_first_card_below_the_minimum_opens_the_recharge_at_once(
+    api: httpx.AsyncClient, make_user: Any, sessions: SessionFactory, stripe_sandbox: Any
+) -> None:
+    """``payment_method.attached`` for a user at -50 with no card: the card becomes the
+    default and, in the same transaction, a recharge opens (trigger ``card``), no usage and
+    no sweep needed."""
+    from balance_manager.store.models import RechargeRecord
+
+    user = await make_user(minimum_balance=150, target_balance=600, initial_balance=-50)
+    sdk = _sdk(stripe_sandbox)
+    customer = sdk.v1.customers.create(params={"metadata": {"user_id": user}}).id
+    async with sessions.begin() as session:
+        row = await session.get(User, user)
+        assert row is not None
+        row.stripe_customer_id = customer
+    card = sdk.v1.payment_methods.attach("pm_card_visa", params={"customer": customer})
+    r = await _post(api, _event("payment_method.attached", card.to_dict()))
+    assert r.json()["outcome"] == "default_changed"
+    async with sessions.begin() as session:
+        records = list(
+            await session.scalars(select(RechargeRecord).where(RechargeRecord.user_id == user))
+        )
+    assert [(str(x.status), str(x.trigger_detail), x.amount, x.fee) for x in records] == [
+        ("pending", "card", 65000, 1885)
+    ]

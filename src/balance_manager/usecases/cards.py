@@ -45,11 +45,16 @@ def chosen_default(
     current: str | None,
     stripe_default: str | None,
     preferred: str | None = None,
+    *,
+    follow_stripe: bool = False,
 ) -> str | None:
     """Which card recharges should use, given the customer's cards (newest first): the
     current default while it exists, else the card just saved (``preferred``), else Stripe's
-    default, else the newest."""
+    default, else the newest. ``follow_stripe``: the customer chose Stripe's default
+    themselves (the Customer Portal's "make default"), so it wins over ours."""
     ids = [card.id for card in cards]
+    if follow_stripe and stripe_default in ids:
+        return stripe_default
     if current in ids:
         return current
     if preferred in ids:
@@ -107,11 +112,12 @@ async def _apply_listed(
     stripe_default: str | None,
     *,
     preferred: str | None = None,
+    follow_stripe: bool = False,
 ) -> DefaultChange:
     """Bring our default in line with the cards Stripe listed (no Stripe call)."""
     _user, config = await get_config(session, user_id)
     current = config.default_payment_method_id
-    new = chosen_default(cards, current, stripe_default, preferred)
+    new = chosen_default(cards, current, stripe_default, preferred, follow_stripe=follow_stripe)
     changed = await _set_default(svc, session, user_id, new) if new != current else False
     return DefaultChange(preferred, new, changed)
 
@@ -316,13 +322,22 @@ async def sync_listed(
     listed: tuple[list[CardSummary], str | None] | None,
     *,
     preferred: str | None = None,
+    follow_stripe: bool = False,
 ) -> str:
     """Apply a card list read from Stripe before the transaction (None: Stripe no longer
     knows the customer); returns an outcome for the event log."""
     if listed is None:
         await _forget_customer(svc, session, user)
         return "customer_forgotten"
-    change = await _apply_listed(svc, session, user.id, listed[0], listed[1], preferred=preferred)
+    change = await _apply_listed(
+        svc,
+        session,
+        user.id,
+        listed[0],
+        listed[1],
+        preferred=preferred,
+        follow_stripe=follow_stripe,
+    )
     return "default_changed" if change.changed else "default_unchanged"
 
 

@@ -15,6 +15,8 @@ read first (:func:`_prefetch`), then re-checked against the rows they lock.
 - ``setup_intent.succeeded``, ``payment_method.attached|detached`` → our default card follows
   the customer's current cards (Stripe's list, not the event's story, so order and repeats
   don't matter); a new default below the minimum opens the recharge at once.
+- ``customer.updated`` that changed ``invoice_settings.default_payment_method`` (the Customer
+  Portal's "make default") → ours follows Stripe's current default.
 - ``customer.deleted`` → forget the customer and its card.
 """
 
@@ -55,7 +57,12 @@ _PAYMENT_INTENT = frozenset(
     }
 )
 _CARD_EVENTS = frozenset(
-    {"setup_intent.succeeded", "payment_method.attached", "payment_method.detached"}
+    {
+        "setup_intent.succeeded",
+        "payment_method.attached",
+        "payment_method.detached",
+        "customer.updated",
+    }
 )
 
 
@@ -86,7 +93,10 @@ async def _affected_users(session: AsyncSession, event: Any) -> list[User]:
     Stripe gives the old one in ``previous_attributes``, and users holding the card as their
     default are found either way."""
     obj = _object(event)
-    if stripe_field(event, "type") == "payment_method.detached":
+    kind = stripe_field(event, "type")
+    if kind == "customer.updated":
+        return [u] if (u := await cards.user_by_customer(session, stripe_id(obj))) else []
+    if kind == "payment_method.detached":
         pm_id = stripe_id(obj)
         users = await cards.users_with_default(session, pm_id) if pm_id else []
         previous = stripe_field(stripe_field(event, "data"), "previous_attributes")
@@ -101,6 +111,8 @@ async def _affected_users(session: AsyncSession, event: Any) -> list[User]:
 async def _prefetch(svc: Services, event: Any) -> CardLists:
     """Before the event's transaction: the affected customers' cards, read from Stripe."""
     if svc.gateway is None or stripe_field(event, "type") not in _CARD_EVENTS:
+        return {}
+    if stripe_field(event, "type") == "customer.updated" and not _default_changed(event):
         return {}
     async with svc.sessions.begin() as session:
         customer_ids = {u.stripe_customer_id for u in await _affected_users(session, event)}
@@ -122,6 +134,9 @@ async def sync_cards(svc: Services, session: AsyncSession, event: Any, lists: Ca
         preferred = stripe_id(stripe_field(obj, "payment_method"))
     elif kind == "payment_method.attached":
         preferred = stripe_id(obj)
+    follow_stripe = kind == "customer.updated"
+    if follow_stripe and not _default_changed(event):
+        return "default_not_changed_in_stripe"
     users = await _affected_users(session, event)
     if not users:
         return "unknown_payment_method" if kind == "payment_method.detached" else "unknown_customer"
@@ -135,9 +150,26 @@ async def sync_cards(svc: Services, session: AsyncSession, event: Any, lists: Ca
             outcomes.add("customer_changed")
         else:
             outcomes.add(
-                await cards.sync_listed(svc, session, user, lists[customer_id], preferred=preferred)
+                await cards.sync_listed(
+                    svc,
+                    session,
+                    user,
+                    lists[customer_id],
+                    preferred=preferred,
+                    follow_stripe=follow_stripe,
+                )
             )
     return ",".join(sorted(outcomes))
+
+
+def _default_changed(event: Any) -> bool:
+    """Whether a ``customer.updated`` changed the customer's default payment method."""
+    previous = stripe_field(stripe_field(event, "data"), "previous_attributes")
+    settings = stripe_field(previous, "invoice_settings")
+    if settings is None:
+        return False
+    keys = settings.keys() if isinstance(settings, dict) else settings.to_dict().keys()
+    return "default_payment_method" in keys
 
 
 async def customer_deleted(
