@@ -163,3 +163,34 @@ async def test_debits_from_four_processes(
     # 4 × 20 private keys + 20 shared keys applied exactly once.
     assert sum(applied) == 100
     assert await _balance_and_sum(sessions, user) == (10000 - 700, 10000 - 700)
+
+
+async def test_1000_concurrent_debits_over_100_users(
+    client: httpx.AsyncClient,
+    make_user: UserMaker,
+    operator: dict[str, str],
+    sessions: SessionFactory,
+) -> None:
+    """The usage path (PostgreSQL: the one-statement debit) under real concurrency: every
+    key applied once, every balance equal to the sum of its entries."""
+    users = [await make_user(initial_balance=100) for _ in range(100)]
+    keys = [(users[i % 100], f"k{i}") for i in range(1000)]
+    random.Random(11).shuffle(keys)
+    resend = keys[:100]  # a tenth sent twice, concurrently with the first send
+
+    async def debit(user: str, key: str) -> httpx.Response:
+        return await client.post(
+            f"/api/balance/usage/{user}",
+            json={"amount": "0.07", "idempotencyKey": key},
+            headers=operator,
+        )
+
+    responses = await asyncio.gather(*(debit(u, k) for u, k in keys + resend))
+    assert [r.status_code for r in responses] == [200] * 1100
+    assert sum(not r.json()["replayed"] for r in responses) == 1000
+    by_key: dict[str, set[int]] = {}
+    for (_, key), r in zip(keys + resend, responses, strict=True):
+        by_key.setdefault(key, set()).add(r.json()["entryId"])
+    assert all(len(entries) == 1 for entries in by_key.values())
+    for user in users:
+        assert await _balance_and_sum(sessions, user) == (10000 - 70, 10000 - 70)
