@@ -96,14 +96,27 @@ def migrate() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default PORT, 3000).")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            envvar="WEB_CONCURRENCY",
+            help="API processes (PostgreSQL only above 1; the recharge worker then runs as one "
+            "more process, not inside each).",
+        ),
+    ] = 1,
 ) -> None:
-    """Migrate the database, then serve the HTTP API."""
+    """Migrate the database, then serve the HTTP API (and, unless EMBEDDED_WORKER=false, the
+    recharge worker)."""
     import uvicorn
 
     from balance_manager.api.app import create_app
 
     settings = _settings()
     logs.configure(settings.log_level, settings.log_format)
+    if workers > 1 and settings.database_url.startswith("sqlite"):
+        _fail("--workers above 1 needs PostgreSQL: SQLite has one writer (serve one process)")
     # Build the app first: it checks the settings only it needs (TOKEN_SIGNING_SECRET), and
     # a bad one must stop start-up before the database is touched.
     try:
@@ -111,13 +124,35 @@ def serve(
     except ConfigError as exc:
         _fail(str(exc))
     _migrate(settings)
-    uvicorn.run(
-        application,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level,
-        proxy_headers=True,
+    options: dict[str, Any] = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_level": settings.log_level,
+        "proxy_headers": True,
+    }
+    if workers == 1:
+        uvicorn.run(application, **options)
+        return
+    # Several API processes: the recharge worker must run in exactly one process, so it gets
+    # its own (as `balance-manager worker` would) and the API processes run none.
+    import os
+    import subprocess
+    import sys
+
+    os.environ["EMBEDDED_WORKER"] = "false"
+    recharge_worker = (
+        subprocess.Popen([sys.executable, "-m", "balance_manager", "worker"])
+        if settings.embedded_worker and settings.stripe_secret_key is not None
+        else None
     )
+    try:
+        uvicorn.run(
+            "balance_manager.api.app:create_app_from_env", factory=True, workers=workers, **options
+        )
+    finally:
+        if recharge_worker is not None:
+            recharge_worker.terminate()
+            recharge_worker.wait(timeout=30)
 
 
 @app.command()

@@ -88,3 +88,11 @@ def create_app(
     app.include_router(stripe_webhook.router)
     web_pages.install(app, settings)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app from the environment's settings: the factory each process of
+    ``balance-manager serve --workers N`` imports (the schema is migrated by the parent)."""
+    from balance_manager.settings import load_settings
+
+    return create_app(load_settings())
