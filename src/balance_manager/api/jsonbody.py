@@ -13,7 +13,9 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from pydantic import ValidationError
 
 
 def _reject_constant(name: str) -> Any:
@@ -22,6 +24,32 @@ def _reject_constant(name: str) -> Any:
 
 def loads(body: bytes | str) -> Any:
     return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+
+
+def as_validation_error(exc: ValueError) -> RequestValidationError:
+    """A body that is not JSON, or breaks the model, as the error FastAPI itself raises for
+    a route that declares its body (so the one error handler words it the same way)."""
+    if isinstance(exc, ValidationError):
+        return RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        )
+    if isinstance(exc, json.JSONDecodeError):
+        if not exc.doc:
+            return RequestValidationError(
+                [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+            )
+        return RequestValidationError(
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body", exc.pos),
+                    "msg": "JSON decode error",
+                    "input": {},
+                    "ctx": {"error": exc.msg},
+                }
+            ]
+        )
+    return RequestValidationError([{"type": "value_error", "loc": ("body",), "msg": str(exc)}])
 
 
 class DecimalJSONRequest(Request):
