@@ -22,8 +22,10 @@ if TYPE_CHECKING:
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 keys_app = typer.Typer(no_args_is_help=True, help="Operator API keys.")
 users_app = typer.Typer(no_args_is_help=True, help="Users.")
+webhooks_app = typer.Typer(no_args_is_help=True, help="Operator webhook endpoints and deliveries.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
+app.add_typer(webhooks_app, name="webhooks")
 
 T = TypeVar("T")
 
@@ -55,6 +57,27 @@ def _with_db(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
                 return await work(session)
         finally:
             await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except ServiceError as exc:
+        _fail(exc.message)
+        raise  # unreachable: _fail exits
+
+
+def _with_services(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work(services)`` (use cases) on a migrated database."""
+    from balance_manager.errors import ServiceError
+    from balance_manager.store import migrate
+    from balance_manager.usecases.services import Services
+
+    async def run() -> T:
+        services = Services.from_settings(settings)
+        try:
+            await migrate.upgrade(services.engine)
+            return await work(services)
+        finally:
+            await services.aclose()
 
     try:
         return asyncio.run(run())
@@ -280,6 +303,149 @@ def users_show(user_id: str) -> None:
         )
 
     typer.echo(_with_db(_settings(), work))
+
+
+def _endpoint_line(endpoint: Any) -> str:
+    state = "enabled" if endpoint.enabled else f"disabled ({endpoint.disabled_reason})"
+    types = ",".join(endpoint.event_types) if endpoint.event_types else "all events"
+    failing = (
+        f"  failing since {endpoint.failing_since:%Y-%m-%d %H:%M}" if endpoint.failing_since else ""
+    )
+    return f"{endpoint.id}  {endpoint.url}  [{types}]  {state}{failing}"
+
+
+@webhooks_app.command("create")
+def webhooks_create(
+    url: Annotated[str, typer.Option(help="Your receiver, http(s)://….")],
+    event: Annotated[
+        list[str] | None, typer.Option(help="An event type to send (repeat); default: all.")
+    ] = None,
+    description: Annotated[str | None, typer.Option(help="What it is for.")] = None,
+) -> None:
+    """Register a webhook endpoint; its signing secret (whsec_…) is printed once, last."""
+    from balance_manager.usecases import webhooks_out
+
+    created = _with_services(
+        _settings(),
+        lambda svc: webhooks_out.create_endpoint(
+            svc,
+            webhooks_out.NewEndpoint(url=url, event_types=event or None, description=description),
+        ),
+    )
+    typer.echo(f"created webhook endpoint {_endpoint_line(created.endpoint)}")
+    typer.echo("its signing secret; store it now, it is not shown again:")
+    typer.echo(created.secret)
+
+
+@webhooks_app.command("list")
+def webhooks_list() -> None:
+    """List webhook endpoints (never their secrets)."""
+    from balance_manager.usecases import webhooks_out
+
+    found = _with_services(_settings(), lambda svc: webhooks_out.list_endpoints(svc, limit=100))
+    for endpoint in found.items:
+        typer.echo(_endpoint_line(endpoint))
+    if not found.items:
+        typer.echo("no webhook endpoints")
+
+
+@webhooks_app.command("update")
+def webhooks_update(
+    endpoint_id: str,
+    url: Annotated[str | None, typer.Option(help="A new URL.")] = None,
+    event: Annotated[
+        list[str] | None, typer.Option(help="Send only these event types (repeat).")
+    ] = None,
+    all_events: Annotated[bool, typer.Option("--all-events", help="Send every type.")] = False,
+    enable: Annotated[
+        bool | None, typer.Option("--enable/--disable", help="Resume or stop deliveries.")
+    ] = None,
+) -> None:
+    """Change an endpoint's URL, event filter, or enable/disable it."""
+    from balance_manager.usecases import webhooks_out
+
+    changes = webhooks_out.EndpointChanges(
+        url=url, event_types=event or None, all_event_types=all_events, enabled=enable
+    )
+    updated = _with_services(
+        _settings(), lambda svc: webhooks_out.update_endpoint(svc, endpoint_id, changes)
+    )
+    typer.echo(_endpoint_line(updated))
+
+
+@webhooks_app.command("delete")
+def webhooks_delete(endpoint_id: str) -> None:
+    """Delete an endpoint with its deliveries and their log."""
+    from balance_manager.usecases import webhooks_out
+
+    _with_services(_settings(), lambda svc: webhooks_out.delete_endpoint(svc, endpoint_id))
+    typer.echo(f"deleted {endpoint_id}")
+
+
+@webhooks_app.command("deliveries")
+def webhooks_deliveries(
+    endpoint_id: str,
+    status: Annotated[
+        str | None, typer.Option(help="Only pending, succeeded or failed ones.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+) -> None:
+    """An endpoint's recent deliveries: event, status, attempts, last status code or error."""
+    from balance_manager.states import DeliveryStatus
+    from balance_manager.usecases import webhooks_out
+
+    try:
+        wanted = None if status is None else DeliveryStatus(status)
+    except ValueError:
+        _fail("--status must be pending, succeeded or failed")
+    found = _with_services(
+        _settings(),
+        lambda svc: webhooks_out.deliveries(svc, endpoint_id, status=wanted, limit=limit),
+    )
+    for delivery, event_type in found.items:
+        outcome = delivery.last_status_code or delivery.last_error or "-"
+        typer.echo(
+            f"{delivery.id}  {delivery.event_id}  {event_type:<26} {delivery.status!s:<10}"
+            f" attempts {delivery.attempts}  last {outcome}"
+        )
+    if not found.items:
+        typer.echo("no deliveries")
+
+
+@webhooks_app.command("resend")
+def webhooks_resend(
+    event_id: str,
+    endpoint: Annotated[
+        str | None, typer.Option(help="Only to this endpoint (default: every one that had it).")
+    ] = None,
+) -> None:
+    """Send an event again, with the same webhook-id; the worker delivers it."""
+    from balance_manager.usecases import webhooks_out
+
+    targets = _with_services(
+        _settings(), lambda svc: webhooks_out.resend(svc, event_id, endpoint_id=endpoint)
+    )
+    typer.echo(f"queued {event_id} for {', '.join(targets)}")
+
+
+@webhooks_app.command("recover")
+def webhooks_recover(
+    endpoint_id: str,
+    since: Annotated[str, typer.Option(help="ISO 8601 time with zone, e.g. 2026-11-30T00:00Z.")],
+) -> None:
+    """Send again everything since SINCE that the endpoint did not get."""
+    from datetime import datetime
+
+    from balance_manager.usecases import webhooks_out
+
+    try:
+        start = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError:
+        _fail(f"--since {since!r} is not an ISO 8601 time")
+    queued = _with_services(
+        _settings(), lambda svc: webhooks_out.recover(svc, endpoint_id, since=start)
+    )
+    typer.echo(f"queued {queued} deliveries for {endpoint_id}")
 
 
 @app.command()

@@ -14,7 +14,13 @@ For each posting, in order:
 3. a debit that must respect the floor and would take the balance below it →
    ``FLOOR_REACHED``; nothing moves;
 4. otherwise ``APPLIED``: a new entry with the running balance after it. A debit that takes
-   the balance from at-or-above the minimum to below it is flagged ``crossed_minimum``.
+   the balance from at-or-above the user's low-balance threshold to below it is flagged
+   ``crossed_low_balance`` (the store writes a ``balance.low`` event for it).
+
+The low-balance threshold (:func:`low_balance_threshold`) is the user's own
+``lowBalanceThreshold`` when set — an alert for users without auto-recharge, or earlier than
+the minimum — else the minimum. The PostgreSQL one-statement debit (``store.ledger``) states
+the same rule in SQL, and the tests run both paths.
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ class Account:
     minimum: int | None
     floor: int | None
     currency: str
+    low_balance: int | None = None  # the user's own lowBalanceThreshold, if set
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +89,7 @@ class Result:
     # repeat inside one batch, is that batch's own new entry — see ``replay_of``).
     entry: Entry | None = None
     replay_of: int | None = None  # index of the batch posting whose new entry this replays
-    crossed_minimum: bool = False
+    crossed_low_balance: bool = False
 
     @property
     def ok(self) -> bool:
@@ -96,6 +103,18 @@ class Plan:
     results: list[Result]
     new_entries: dict[int, Entry] = field(default_factory=dict)
     balances: dict[str, int] = field(default_factory=dict)  # users whose balance moved
+
+
+def low_balance_threshold(account: Account) -> int | None:
+    """The balance below which a debit raises ``balance.low``: the user's own threshold when
+    set, else the minimum (None: no config, never)."""
+    return account.low_balance if account.low_balance is not None else account.minimum
+
+
+def crosses_low_balance(account: Account, before: int, after: int) -> bool:
+    """From at-or-above the threshold to below it (only a debit can)."""
+    threshold = low_balance_threshold(account)
+    return threshold is not None and before >= threshold > after
 
 
 def apply(
@@ -130,8 +149,8 @@ def apply(
         plan.new_entries[index] = entry
         plan.balances[posting.user_id] = after
         first_in_batch[posting.key] = index
-        crossed = (
-            posting.amount < 0 and account.minimum is not None and before >= account.minimum > after
+        crossed = crosses_low_balance(account, before, after)
+        plan.results.append(
+            Result(posting, Outcome.APPLIED, entry=entry, crossed_low_balance=crossed)
         )
-        plan.results.append(Result(posting, Outcome.APPLIED, entry=entry, crossed_minimum=crossed))
     return plan

@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     recharge_retry_backoff_seconds: int = Field(default=300, ge=0, le=86400)
     recharge_processing_timeout_seconds: int = Field(default=120, ge=5, le=86400)
     embedded_worker: bool = True
+    # Operator webhooks (the worker's dispatcher): see webhooks_out.py for the schedule.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_retry_base_seconds: float = Field(default=10.0, ge=1, le=3600)
+    webhook_retry_max_delay_seconds: float = Field(default=21600.0, ge=1, le=86400)
+    webhook_retry_period_seconds: float = Field(default=259200.0, ge=86400, le=30 * 86400)
+    webhook_disable_after_seconds: float = Field(default=86400.0, ge=3600, le=30 * 86400)
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    webhook_concurrency: int = Field(default=16, ge=1, le=256)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
     max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)

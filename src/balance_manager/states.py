@@ -56,3 +56,24 @@ class TriggerSource(StrEnum):
     SWEEP = "sweep"  # the periodic safety net
     CARD = "card"  # a new default card arrived while the balance was below the minimum
     MANUAL = "manual"  # POST /api/balance/recharge/{userId}
+
+
+class EventType(StrEnum):
+    """The operator's webhook events (``outbox_events.type``); endpoints filter on these."""
+
+    BALANCE_LOW = "balance.low"
+    RECHARGE_SUCCEEDED = "recharge.succeeded"
+    RECHARGE_FAILED = "recharge.failed"
+    RECHARGE_REQUIRES_ACTION = "recharge.requires_action"
+    AUTO_RECHARGE_PAUSED = "auto_recharge.paused"
+    WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+
+
+class DeliveryStatus(StrEnum):
+    """A webhook delivery (one event to one endpoint): ``pending`` (due at
+    ``next_attempt_at``, or being sent) → ``succeeded`` | ``failed`` (retries exhausted or the
+    endpoint disabled); a manual resend makes it ``pending`` again."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"

@@ -1,5 +1,6 @@
 """The recharge worker: claims due recharges, charges them, settles them; sweeps on its
-interval. ``serve`` embeds one; ``balance-manager worker`` runs more (on PostgreSQL).
+interval; and, in a task of its own, delivers operator webhooks (``dispatcher.py``).
+``serve`` embeds one; ``balance-manager worker`` runs more (on PostgreSQL).
 
 Each pass claims a batch and charges its records concurrently (``concurrency`` at a time):
 Stripe calls are network-bound, so one worker keeps several in flight. The gateway honours
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from balance_manager.dispatcher import Dispatcher
 from balance_manager.settings import Settings
 from balance_manager.store.wakeups import Listener, Wakeup
 from balance_manager.usecases import charging
@@ -51,6 +53,7 @@ class Worker:
         self.concurrency = concurrency
         self.listener = Listener(svc.engine, svc.wakeup)
         self.heartbeat = Heartbeat()
+        self.dispatcher = Dispatcher.from_services(svc)  # operator webhooks, its own task
 
     @classmethod
     def from_settings(cls, settings: Settings, svc: Services) -> Worker:
@@ -89,6 +92,7 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         listening = asyncio.create_task(self.listener.run(stop))
+        dispatching = asyncio.create_task(self.dispatcher.run(stop))
         last_sweep = float("-inf")
         loop = asyncio.get_running_loop()
         try:
@@ -104,3 +108,4 @@ class Worker:
         finally:
             stop.set()
             await listening
+            await dispatching

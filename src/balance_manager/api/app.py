@@ -14,7 +14,15 @@ from balance_manager import __version__
 from balance_manager.api import errors
 from balance_manager.api.context import AppContext
 from balance_manager.api.limits import BodySizeLimit
-from balance_manager.api.routes import balance, health, payment, recharge, stripe_webhook, users
+from balance_manager.api.routes import (
+    balance,
+    health,
+    payment,
+    recharge,
+    stripe_webhook,
+    users,
+    webhook_endpoints,
+)
 from balance_manager.auth.api_keys import KeyVerifier
 from balance_manager.auth.tokens import TokenSigner
 from balance_manager.settings import Settings
@@ -87,6 +95,7 @@ def create_app(
     app.include_router(payment.router)
     app.include_router(stripe_webhook.router)
     web_pages.install(app, settings)
+    app.include_router(webhook_endpoints.router)
     return app
 
 

@@ -6,9 +6,17 @@ from typing import Any
 
 from balance_manager import money
 from balance_manager.api import schemas
-from balance_manager.store.models import BalanceConfig, LedgerEntry, RechargeRecord, User
+from balance_manager.store.models import (
+    BalanceConfig,
+    LedgerEntry,
+    RechargeRecord,
+    User,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from balance_manager.store.paging import Page
-from balance_manager.usecases import recharges, usage
+from balance_manager.usecases import recharges, usage, webhooks_out
 
 
 def user(u: User) -> schemas.UserOut:
@@ -36,6 +44,9 @@ def config(
         max_daily_recharges=c.max_daily_recharges,
         max_recharge_amount=money.to_major(c.max_recharge_amount, cur),
         balance_floor=None if c.balance_floor is None else money.to_major(c.balance_floor, cur),
+        low_balance_threshold=None
+        if c.low_balance_threshold is None
+        else money.to_major(c.low_balance_threshold, cur),
         paused_reason=c.paused_reason,
         paused_at=c.paused_at,
         currency=cur.code,
@@ -169,4 +180,61 @@ def recharge_view(
         payment_intent_id=record.payment_intent_id,
         client_secret=view.client_secret,
         publishable_key=publishable_key if view.requires_action else None,
+    )
+
+
+def webhook_endpoint(e: WebhookEndpoint) -> schemas.WebhookEndpointOut:
+    return schemas.WebhookEndpointOut(
+        id=e.id,
+        url=e.url,
+        description=e.description,
+        event_types=e.event_types,
+        enabled=e.enabled,
+        failing_since=e.failing_since,
+        disabled_at=e.disabled_at,
+        disabled_reason=e.disabled_reason,
+        created_at=e.created_at,
+        updated_at=e.updated_at,
+    )
+
+
+def created_webhook_endpoint(
+    created: webhooks_out.CreatedEndpoint,
+) -> schemas.CreatedWebhookEndpointOut:
+    return schemas.CreatedWebhookEndpointOut(
+        **webhook_endpoint(created.endpoint).model_dump(), secret=created.secret
+    )
+
+
+def webhook_delivery(d: WebhookDelivery, event_type: str) -> schemas.WebhookDeliveryOut:
+    return schemas.WebhookDeliveryOut(
+        id=d.id,
+        event_id=d.event_id,
+        event_type=event_type,
+        endpoint_id=d.endpoint_id,
+        status=str(d.status),
+        attempts=d.attempts,
+        next_attempt_at=d.next_attempt_at,
+        last_attempt_at=d.last_attempt_at,
+        last_status_code=d.last_status_code,
+        last_error=d.last_error,
+        delivered_at=d.delivered_at,
+        created_at=d.created_at,
+    )
+
+
+def webhook_attempt(a: WebhookAttempt) -> schemas.WebhookAttemptOut:
+    return schemas.WebhookAttemptOut(
+        attempt=a.attempt,
+        started_at=a.started_at,
+        status_code=a.status_code,
+        latency_ms=a.latency_ms,
+        error=a.error,
+    )
+
+
+def webhook_delivery_log(found: webhooks_out.DeliveryLog) -> schemas.WebhookDeliveryLogOut:
+    return schemas.WebhookDeliveryLogOut(
+        **webhook_delivery(found.delivery, found.event_type).model_dump(),
+        log=[webhook_attempt(a) for a in found.attempts],
     )

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -136,6 +137,7 @@ class ConfigOut(OutputModel):
     max_daily_recharges: int
     max_recharge_amount: MoneyOut
     balance_floor: MoneyOut | None
+    low_balance_threshold: MoneyOut | None
     paused_reason: str | None
     paused_at: datetime | None
     currency: str
@@ -153,6 +155,11 @@ class ConfigIn(InputModel):
     max_recharge_amount: MoneyIn | None = None
     balance_floor: MoneyIn | None = Field(
         default=None, description="Usage may not take the balance below this; null removes it."
+    )
+    low_balance_threshold: MoneyIn | None = Field(
+        default=None,
+        description="A debit that takes the balance below this sends a balance.low webhook; "
+        "null removes it (the minimum balance is then the threshold).",
     )
 
 
@@ -303,3 +310,107 @@ class RechargeActionOut(OutputModel):
     payment_intent_id: str | None
     client_secret: str | None
     publishable_key: str | None
+
+
+# --- operator webhooks -------------------------------------------------------------------
+
+WebhookUrl = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+EventTypeName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+EventTypes = Annotated[list[EventTypeName], Field(min_length=1, max_length=50)]
+EndpointDescription = Annotated[str, StringConstraints(max_length=255)]
+
+
+class WebhookEndpointIn(InputModel):
+    url: WebhookUrl = Field(description="Your receiver: an http(s) URL.")
+    event_types: EventTypes | None = Field(
+        default=None,
+        description='The event types to send (e.g. ["balance.low"]); null or absent: all.',
+    )
+    description: EndpointDescription | None = None
+    enabled: bool = True
+
+
+class WebhookEndpointPatchIn(InputModel):
+    """Partial update: only the fields sent change; ``eventTypes: null`` means every type."""
+
+    url: WebhookUrl | None = None
+    event_types: EventTypes | None = None
+    description: EndpointDescription | None = None
+    enabled: bool | None = Field(
+        default=None,
+        description="false stops deliveries (pending ones fail); true resumes and forgets "
+        "past failures.",
+    )
+
+
+class WebhookEndpointOut(OutputModel):
+    id: str
+    url: str
+    description: str | None
+    event_types: list[str] | None
+    enabled: bool
+    failing_since: datetime | None
+    disabled_at: datetime | None
+    disabled_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CreatedWebhookEndpointOut(WebhookEndpointOut):
+    secret: str = Field(
+        description="whsec_…: verifies the webhook-signature header. Shown only now."
+    )
+
+
+class WebhookEndpointsOut(OutputModel):
+    endpoints: list[WebhookEndpointOut]
+    pagination: Pagination
+
+
+class WebhookAttemptOut(OutputModel):
+    attempt: int
+    started_at: datetime
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+
+
+class WebhookDeliveryOut(OutputModel):
+    id: int
+    event_id: str
+    event_type: str
+    endpoint_id: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+
+class WebhookDeliveryLogOut(WebhookDeliveryOut):
+    log: list[WebhookAttemptOut]
+
+
+class WebhookDeliveriesOut(OutputModel):
+    deliveries: list[WebhookDeliveryOut]
+    pagination: Pagination
+
+
+class ResendIn(InputModel):
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class ResendOut(OutputModel):
+    event_id: str
+    endpoint_ids: list[str]
+
+
+class RecoverIn(InputModel):
+    since: AwareDatetime = Field(description="Resend what failed or was missed since then.")
+
+
+class RecoverOut(OutputModel):
+    queued: int

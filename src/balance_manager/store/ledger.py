@@ -9,7 +9,7 @@ steps with a constant number of statements whatever the batch size:
 2. ``find_entries`` — entries that already carry the postings' keys, each found through the
    unique ``(user_id, kind, reference)`` index whatever the table statistics say;
 3. ``write`` — the new entries, the cached balances (and ``below_minimum``, the sweep's
-   index flag) and any ``balance.low`` events.
+   index flag) and any ``balance.low`` events (``posting.crosses_low_balance``).
 
 ``debit_one`` is PostgreSQL's fast path for one usage debit: steps 1–3 in one statement.
 """
@@ -47,6 +47,7 @@ def _accounts_query() -> Select[Any]:
             _USERS.c.currency,
             _CONFIGS.c.minimum_balance,
             _CONFIGS.c.balance_floor,
+            _CONFIGS.c.low_balance_threshold,
         )
         .select_from(_USERS.outerjoin(_CONFIGS, _CONFIGS.c.user_id == _USERS.c.id))
         .order_by(_USERS.c.id)
@@ -56,7 +57,12 @@ def _accounts_query() -> Select[Any]:
 
 def _account(row: Row[Any]) -> posting.Account:
     return posting.Account(
-        row.id, row.balance, row.minimum_balance, row.balance_floor, row.currency
+        row.id,
+        row.balance,
+        row.minimum_balance,
+        row.balance_floor,
+        row.currency,
+        low_balance=row.low_balance_threshold,
     )
 
 
@@ -162,7 +168,7 @@ def _with_entry(result: posting.Result, entry: posting.Entry) -> posting.Result:
         result.outcome,
         entry=entry,
         replay_of=result.replay_of,
-        crossed_minimum=result.crossed_minimum,
+        crossed_low_balance=result.crossed_low_balance,
     )
 
 
@@ -218,18 +224,25 @@ async def _write(
     await outbox.add(
         conn,
         [
-            outbox.balance_low(
-                r.posting.user_id,
-                stored[i].balance_after,
-                accounts[r.posting.user_id].minimum or 0,
-                accounts[r.posting.user_id].currency,
-            )
+            _balance_low(accounts[r.posting.user_id], stored[i].balance_after)
             for i, r in enumerate(plan.results)
-            if r.crossed_minimum
+            if r.crossed_low_balance
         ],
         now=now,
     )
     return stored
+
+
+def _balance_low(account: posting.Account, balance: int) -> outbox.Event:
+    threshold = posting.low_balance_threshold(account)
+    assert threshold is not None  # only a user with a threshold crosses it
+    return outbox.balance_low(
+        account.user_id,
+        balance=balance,
+        threshold=threshold,
+        minimum=account.minimum,
+        currency=account.currency,
+    )
 
 
 def below_minimum(balance: int, minimum: int | None) -> bool:
@@ -297,7 +310,8 @@ WITH debited AS (
        AND (c.balance_floor IS NULL OR u.balance + $2 >= c.balance_floor)
  RETURNING u.id, u.balance, u.currency, c.minimum_balance, c.auto_recharge_enabled,
            c.paused_reason IS NULL AS not_paused,
-           c.default_payment_method_id IS NOT NULL AS has_card
+           c.default_payment_method_id IS NOT NULL AS has_card,
+           COALESCE(c.low_balance_threshold, c.minimum_balance) AS low_balance
 ), entry AS (
     INSERT INTO ledger_entries (user_id, kind, amount, balance_after, reference, description,
                                 metadata, created_at)
@@ -305,13 +319,14 @@ WITH debited AS (
       FROM debited
  RETURNING id
 ), low AS (
-    INSERT INTO outbox_events (event_id, type, user_id, payload, created_at, attempts)
+    -- posting.crosses_low_balance, in SQL: the same payload as outbox.balance_low.
+    INSERT INTO outbox_events (event_id, type, user_id, payload, created_at)
     SELECT replace(gen_random_uuid()::text, '-', ''), 'balance.low', id,
-           json_build_object('userId', id, 'balanceMinor', balance,
+           json_build_object('userId', id, 'balanceMinor', balance, 'thresholdMinor', low_balance,
                              'minimumBalanceMinor', minimum_balance, 'currency', currency),
-           $6, 0
+           $6
       FROM debited
-     WHERE balance - $2 >= minimum_balance AND balance < minimum_balance
+     WHERE balance - $2 >= low_balance AND balance < low_balance
 )
 SELECT entry.id, d.balance, d.minimum_balance, d.auto_recharge_enabled, d.not_paused, d.has_card
   FROM entry, debited AS d

@@ -14,6 +14,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -28,7 +29,13 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from balance_manager.states import LedgerKind, RechargeStatus, TriggeredBy, TriggerSource
+from balance_manager.states import (
+    DeliveryStatus,
+    LedgerKind,
+    RechargeStatus,
+    TriggeredBy,
+    TriggerSource,
+)
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
@@ -129,6 +136,8 @@ class BalanceConfig(Base):
     max_recharge_amount: Mapped[int] = mapped_column(BigInteger)
     # Usage that would take the balance below this is refused; NULL means no floor.
     balance_floor: Mapped[int | None] = mapped_column(BigInteger)
+    # A debit that takes the balance below this writes a balance.low event; NULL: the minimum.
+    low_balance_threshold: Mapped[int | None] = mapped_column(BigInteger)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     paused_reason: Mapped[str | None] = mapped_column(String(255))
     paused_at: Mapped[datetime | None] = mapped_column()
@@ -246,18 +255,95 @@ class StripeEvent(Base):
 
 
 class OutboxEvent(Base):
-    """Domain events for the operator, written in the transaction that caused them."""
+    """Domain events for the operator, written in the transaction that caused them, then fanned
+    out by the dispatcher into one ``webhook_deliveries`` row per matching endpoint."""
 
     __tablename__ = "outbox_events"
-    __table_args__ = (Index("ix_outbox_events_pending", "delivered_at", "next_attempt_at"),)
+    __table_args__ = (
+        Index(
+            "ix_outbox_events_undispatched",
+            "id",
+            sqlite_where=text("dispatched_at IS NULL"),
+            postgresql_where=text("dispatched_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)  # the webhook-id
     type: Mapped[str] = mapped_column(String(64))
     user_id: Mapped[str | None] = mapped_column(String(64), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the dispatcher fanned it out to the endpoints (NULL: not yet).
+    dispatched_at: Mapped[datetime | None] = mapped_column()
+
+
+class WebhookEndpoint(Base):
+    """Where the operator receives events. The secret signs deliveries, so it is kept (it
+    cannot be a one-way hash) and shown only when created."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    description: Mapped[str | None] = mapped_column(String(255))
+    secret: Mapped[str] = mapped_column(String(128))
+    # The event types it wants; NULL: every type.
+    event_types: Mapped[list[str] | None] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Since when every attempt failed (NULL after a success): disabled once this is too old.
+    failing_since: Mapped[datetime | None] = mapped_column()
+    disabled_at: Mapped[datetime | None] = mapped_column()
+    disabled_reason: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: at most one row per pair, whatever the workers do. Also the
+    dispatcher's queue (``pending`` rows due at ``next_attempt_at``)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "endpoint_id"),
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index("ix_webhook_deliveries_endpoint_id_id", "endpoint_id", "id"),
+        CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("outbox_events.event_id", ondelete="CASCADE"))
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    status: Mapped[DeliveryStatus] = mapped_column(
+        _enum(DeliveryStatus, 16), default=DeliveryStatus.PENDING
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column()
-    delivered_at: Mapped[datetime | None] = mapped_column()
+    last_attempt_at: Mapped[datetime | None] = mapped_column()
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class WebhookAttempt(Base):
+    """The delivery log: one row per POST, whatever came of it."""
+
+    __tablename__ = "webhook_delivery_attempts"
+    __table_args__ = (Index("ix_webhook_delivery_attempts_delivery_id_id", "delivery_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE")
+    )
+    attempt: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column()
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)

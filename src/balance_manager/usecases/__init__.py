@@ -13,5 +13,6 @@ these functions; none of them holds business logic of its own.
     cards          Stripe customers and cards, the default card
     stripe_events  Stripe's webhook events, once each
     sweep          the periodic safety net
+    webhooks_out   operator webhook endpoints; fanning the outbox out, delivering, resending
     services       what they all work with (database, gateway, rules, clock)
 """

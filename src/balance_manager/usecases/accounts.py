@@ -117,6 +117,7 @@ async def create_user_in(
         floor=None
         if new.balance_floor is None
         else parse_amount(new.balance_floor, cur, field="balanceFloor", allow_negative=True),
+        low_balance=None,
     )
     opening = (
         0
@@ -181,6 +182,7 @@ class _Config:
     max_daily: int
     max_amount: int
     floor: int | None
+    low_balance: int | None
     warnings: list[str]
 
 
@@ -192,6 +194,7 @@ def _validated_config(
     max_daily: int,
     max_amount: int,
     floor: int | None,
+    low_balance: int | None,
 ) -> _Config:
     """The rules a config must satisfy as a whole; the first broken one names its field."""
     if minimum < 0:
@@ -222,6 +225,12 @@ def _validated_config(
             code="floor_not_below_minimum",
             field="balanceFloor",
         )
+    if low_balance is not None and floor is not None and low_balance <= floor:
+        raise InvalidInput(
+            "lowBalanceThreshold must be above balanceFloor (the balance never goes below it)",
+            code="threshold_not_above_floor",
+            field="lowBalanceThreshold",
+        )
     warnings = []
     if not policy.full_top_up_possible(minimum=minimum, target=target, max_amount=max_amount):
         gap = money.to_major(target - minimum, cur)
@@ -229,7 +238,7 @@ def _validated_config(
             f"maxRechargeAmount {money.to_major(max_amount, cur)} is below targetBalance - "
             f"minimumBalance ({gap}): one recharge cannot bring the balance to the target"
         )
-    return _Config(minimum, target, max_daily, max_amount, floor, warnings)
+    return _Config(minimum, target, max_daily, max_amount, floor, low_balance, warnings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +252,8 @@ class ConfigChanges:
     max_recharge_amount: object = None
     balance_floor: object = None
     clear_balance_floor: bool = False
+    low_balance_threshold: object = None
+    clear_low_balance_threshold: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +296,16 @@ async def update_config(svc: Services, user_id: str, changes: ConfigChanges) -> 
             else parse_amount(
                 changes.balance_floor, cur, field="balanceFloor", allow_negative=True
             ),
+            low_balance=None
+            if changes.clear_low_balance_threshold
+            else found.low_balance_threshold
+            if changes.low_balance_threshold is None
+            else parse_amount(
+                changes.low_balance_threshold,
+                cur,
+                field="lowBalanceThreshold",
+                allow_negative=True,
+            ),
         )
         minimum_changed = merged.minimum != found.minimum_balance
         found.minimum_balance = merged.minimum
@@ -292,6 +313,7 @@ async def update_config(svc: Services, user_id: str, changes: ConfigChanges) -> 
         found.max_daily_recharges = merged.max_daily
         found.max_recharge_amount = merged.max_amount
         found.balance_floor = merged.floor
+        found.low_balance_threshold = merged.low_balance
         if changes.auto_recharge_enabled is not None:
             found.auto_recharge_enabled = changes.auto_recharge_enabled
             if changes.auto_recharge_enabled:

@@ -51,6 +51,9 @@ async def _update_config(user_id: str, body: schemas.ConfigIn, svc: Svc) -> sche
         max_recharge_amount=body.max_recharge_amount,
         balance_floor=body.balance_floor,
         clear_balance_floor="balance_floor" in body.model_fields_set and body.balance_floor is None,
+        low_balance_threshold=body.low_balance_threshold,
+        clear_low_balance_threshold="low_balance_threshold" in body.model_fields_set
+        and body.low_balance_threshold is None,
     )
     result = await accounts.update_config(svc, user_id, changes)
     return presenters.config(result.config, result.currency, result.warnings)
