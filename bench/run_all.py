@@ -8,6 +8,6 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 
-for script in ("sandbox_throughput.py", "usage_throughput.py"):
+for script in ("sandbox_throughput.py", "usage_throughput.py", "webhook_delivery.py"):
     print(f"--- {script}", flush=True)
     subprocess.run([sys.executable, str(HERE / script)], check=True)

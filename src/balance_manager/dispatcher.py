@@ -22,7 +22,7 @@ from balance_manager.webhook_sender import Sender
 
 log = structlog.get_logger(__name__)
 
-PER_ENDPOINT = 4  # deliveries in flight to one endpoint, per worker
+PER_ENDPOINT = 8  # deliveries in flight to one endpoint, per worker
 
 
 class Dispatcher:

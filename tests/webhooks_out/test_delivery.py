@@ -10,7 +10,7 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from balance_manager.dispatcher import Dispatcher
-from balance_manager.usecases.webhooks_out import delivery_rules
+from balance_manager.usecases.webhooks_out import backlog, delivery_rules
 from tests.conftest import UserMaker, free_port
 from tests.webhooks_out.conftest import Hooks
 from tests.webhooks_out.receiver import HANG, Receiver
@@ -67,10 +67,15 @@ async def test_a_500_is_retried_with_the_same_id_after_the_backoff(
     receiver.script = [500, 503]
     endpoint, secret = await hooks.endpoint(receiver.url)
     event_id = await _balance_low(hooks, make_user)
+    waiting = await backlog(hooks.svc)
+    assert (waiting.undispatched_events, waiting.pending_deliveries) == (1, 0)
 
     assert await hooks.dispatcher.run_once() == 1
     (delivery,) = await hooks.deliveries(endpoint)
     assert delivery.status == "pending" and delivery.last_status_code == 500
+    waiting = await backlog(hooks.svc)
+    assert (waiting.undispatched_events, waiting.pending_deliveries) == (0, 1)
+    assert waiting.oldest_pending_at == delivery.created_at
     assert delivery.next_attempt_at == hooks.clock.now + timedelta(seconds=rules.delay_after(1))
     assert await hooks.dispatcher.run_once() == 0  # not before its time
 
@@ -96,6 +101,7 @@ async def test_a_500_is_retried_with_the_same_id_after_the_backoff(
         (3, 200, None),
     ]
     assert (await hooks.endpoint_row(endpoint)).failing_since is None  # healthy again
+    assert (await backlog(hooks.svc)).pending_deliveries == 0
 
 
 async def test_a_timeout_is_retried(hooks: Hooks, make_user: UserMaker, receiver: Receiver) -> None:
