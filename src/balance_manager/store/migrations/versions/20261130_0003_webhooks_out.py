@@ -33,6 +33,9 @@ def upgrade() -> None:
         batch_op.drop_column("attempts")
         batch_op.drop_column("next_attempt_at")
         batch_op.drop_column("last_error")
+    # Events written before webhooks existed are not sent now to endpoints created later
+    # (``recover --since`` sends them on purpose).
+    op.execute("UPDATE outbox_events SET dispatched_at = created_at WHERE dispatched_at IS NULL")
     with op.batch_alter_table("outbox_events", schema=None) as batch_op:
         batch_op.create_index(
             "ix_outbox_events_undispatched",
