@@ -6,6 +6,11 @@ A local receiver (a threaded ``http.server`` answering 200) stands in for the op
 
     .venv/bin/python bench/webhook_delivery.py [--events 1000]
         [--postgres postgresql://postgres@127.0.0.1:5432/test]
+
+Measured 2026-11-30 on the 2-core machine while other test suites ran (load average 6–7):
+SQLite 106 deliveries/s, one POST p50 11.6 ms / p95 54.6 ms, commit → receiver median
+543 ms (max 954); PostgreSQL 51/s, p50 39.4 ms / p95 96.3 ms, median 609 ms (max 1061). The
+wait is the poll interval (1 s) plus one POST: WEBHOOK_POLL_SECONDS trades it for idle reads.
 """
 
 from __future__ import annotations
