@@ -140,6 +140,7 @@ def serve(
     logs.configure(settings.log_level, settings.log_format)
     if workers > 1 and settings.database_url.startswith("sqlite"):
         _fail("--workers above 1 needs PostgreSQL: SQLite has one writer (serve one process)")
+    _tracing()
     # Build the app first: it checks the settings only it needs (TOKEN_SIGNING_SECRET), and
     # a bad one must stop start-up before the database is touched.
     try:
@@ -150,8 +151,7 @@ def serve(
     options: dict[str, Any] = {
         "host": host or settings.host,
         "port": port or settings.port,
-        "log_level": settings.log_level,
-        "proxy_headers": True,
+        **_uvicorn(),
     }
     if workers == 1:
         uvicorn.run(application, **options)
@@ -178,12 +178,32 @@ def serve(
             recharge_worker.wait(timeout=30)
 
 
+def _uvicorn() -> dict[str, Any]:
+    """How ``serve`` runs uvicorn: our logging (uvicorn's loggers propagate to it, its access
+    log is replaced by ours, which never prints a query string) and the app's own
+    proxy-headers handling (``FORWARDED_ALLOW_IPS``), which must come after the request-id
+    middleware has seen the connecting peer."""
+    return {"log_config": None, "access_log": False, "proxy_headers": False}
+
+
+def _tracing() -> None:
+    """OpenTelemetry, when the OTEL_* variables ask for it."""
+    from balance_manager.telemetry import tracing
+
+    try:
+        tracing.configure_from_env()
+    except tracing.TracingUnavailable as exc:
+        _fail(str(exc))
+
+
 @app.command()
 def worker() -> None:
     """Run a recharge worker (claims, charges, settles; sweeps every RECHARGE_CHECK_INTERVAL).
     Several workers can share one PostgreSQL database."""
     import signal
 
+    from balance_manager.telemetry import exposition, tracing
+    from balance_manager.usecases import metrics
     from balance_manager.usecases.services import Services
     from balance_manager.worker import Worker
 
@@ -191,12 +211,20 @@ def worker() -> None:
     logs.configure(settings.log_level, settings.log_format)
     if settings.stripe_secret_key is None:
         _fail("STRIPE_SECRET_KEY is not set: the worker has nothing to charge with")
+    _tracing()
     _migrate(settings)
 
     async def run() -> None:
         services = Services.from_settings(settings)
         stop = asyncio.Event()
         recharge_worker = Worker.from_settings(settings, services)
+        listener = (
+            exposition.start_listener(
+                settings.metrics_port, settings.host, lambda: metrics.collect(services)
+            )
+            if settings.metrics_port is not None
+            else None
+        )
 
         def shutdown() -> None:
             # Stop after the current pass, without waiting out the poll interval.
@@ -210,9 +238,24 @@ def worker() -> None:
         try:
             await recharge_worker.run(stop)
         finally:
+            if listener is not None:
+                listener.close()
             await services.aclose()
+            tracing.shutdown()
 
     asyncio.run(run())
+
+
+@app.command()
+def status() -> None:
+    """A summary: users, recharges waiting, the queue, the last sweep and the workers."""
+    from balance_manager.status import render
+
+    settings = _settings()
+    try:
+        render(settings)
+    except Exception as exc:  # the database is unreachable or not migrated
+        _fail(f"cannot read the database: {type(exc).__name__}: {exc}")
 
 
 @keys_app.command("create")

@@ -1,31 +1,66 @@
-"""structlog set-up: console lines for people, JSON lines for log pipelines."""
+"""structlog set-up: console lines for people, JSON lines for log pipelines.
+
+Every line — structlog's and the standard library's (uvicorn, SQLAlchemy, the Stripe SDK) —
+goes through one handler on the root logger with the same processors: the context bound for
+the request or the worker pass (``request_id``, ``worker_id``, ``job_id``), the level, a UTC
+timestamp, the rendered exception, then :mod:`telemetry.redact`, which masks secrets, card
+numbers and emails, last before rendering.
+"""
 
 from __future__ import annotations
 
 import logging
+import sys
+from typing import TextIO
 
 import structlog
 
+from balance_manager.telemetry import redact
 
-def configure(level: str = "info", fmt: str = "console") -> None:
+
+def configure(level: str = "info", fmt: str = "console", *, stream: TextIO | None = None) -> None:
     numeric = logging.getLevelNamesMapping()[level.upper()]
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     )
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=numeric, format="%(message)s")
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            redact.processor,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    # uvicorn's access log is replaced by ours (telemetry.requests), which never prints a
+    # query string; its other loggers propagate to the root handler above.
+    logging.getLogger("uvicorn.access").disabled = True
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
     # Alembic narrates every step at INFO ("setup plugin …", "Will assume transactional
     # DDL"); store.migrate logs what a migration changed, so keep only its warnings.
     logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))

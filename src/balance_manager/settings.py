@@ -89,6 +89,16 @@ class Settings(BaseSettings):
     webhook_disable_after_seconds: float = Field(default=86400.0, ge=3600, le=30 * 86400)
     webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     webhook_concurrency: int = Field(default=16, ge=1, le=256)
+    # Readiness (/health/ready): a worker is alive when it beat within this; the oldest due
+    # recharge may wait this long; the outbox's oldest undelivered event this long (0: off).
+    health_worker_stale_seconds: int = Field(default=60, ge=5, le=86400)
+    health_queue_max_age_seconds: int = Field(default=300, ge=10, le=7 * 86400)
+    health_outbox_max_age_seconds: int = Field(default=0, ge=0, le=30 * 86400)
+    # Prometheus: unset → GET /metrics on the API with an operator key; set → a plain
+    # listener of its own on this port (serve and worker alike), and no /metrics on the API.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # Peers trusted for X-Forwarded-* and X-Request-ID (uvicorn's variable and default).
+    forwarded_allow_ips: str = "127.0.0.1"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
     max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)

@@ -6,20 +6,26 @@ Each pass claims a batch and charges its records concurrently (``concurrency`` a
 Stripe calls are network-bound, so one worker keeps several in flight. The gateway honours
 Stripe's 429 and ``Retry-After`` with the same idempotency key, which slows every in-flight
 charge of this worker — the backpressure — rather than outrunning the rate limit.
+
+After its passes (at most every ``heartbeat_interval`` seconds) the worker writes its
+heartbeat row (``usecases.heartbeats``), which readiness and ``status`` read from any
+process. Its log lines carry ``worker_id`` and, per pass, ``job_id``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, replace
 
 import structlog
 
 from balance_manager.dispatcher import Dispatcher
 from balance_manager.settings import Settings
 from balance_manager.store.wakeups import Listener, Wakeup
-from balance_manager.usecases import charging
+from balance_manager.telemetry import metrics
+from balance_manager.usecases import charging, heartbeats
 from balance_manager.usecases import sweep as sweeping
 from balance_manager.usecases.services import Services
 
@@ -34,6 +40,7 @@ class Heartbeat:
     last_sweep: float | None = None
     executed: int = 0
     swept: int = 0
+    passes: int = 0
 
 
 class Worker:
@@ -45,15 +52,18 @@ class Worker:
         poll_interval: float = 2.0,
         batch: int = 32,
         concurrency: int = 8,
+        heartbeat_interval: float = 5.0,
     ) -> None:
         self.svc = svc
         self.sweep_interval = sweep_interval
         self.poll_interval = poll_interval
         self.batch = batch
         self.concurrency = concurrency
+        self.heartbeat_interval = heartbeat_interval
         self.listener = Listener(svc.engine, svc.wakeup)
         self.heartbeat = Heartbeat()
         self.dispatcher = Dispatcher.from_services(svc)  # operator webhooks, its own task
+        self.identity = heartbeats.new_identity(svc.clock())
 
     @classmethod
     def from_settings(cls, settings: Settings, svc: Services) -> Worker:
@@ -80,32 +90,68 @@ class Worker:
             done += len(jobs)
         self.heartbeat.last_pass = time.monotonic()
         self.heartbeat.executed += done
+        self.heartbeat.passes += 1
         return done
 
     async def sweep(self) -> int:
         swept = await sweeping.sweep(self.svc)
         self.heartbeat.last_sweep = time.monotonic()
         self.heartbeat.swept += swept.opened
+        metrics.sweep_finished(
+            seconds=swept.seconds, candidates=swept.candidates, opened=swept.opened
+        )
         if swept.opened:
             log.info("sweep_opened_recharges", count=swept.opened, seconds=round(swept.seconds, 3))
         return swept.opened
+
+    async def beat(self, *, swept: bool) -> None:
+        """Write the heartbeat row; a database hiccup is logged, never fatal."""
+        first = self.heartbeat.passes <= 1
+        self.identity = replace(
+            self.identity, passes=self.heartbeat.passes, charged=self.heartbeat.executed
+        )
+        try:
+            await heartbeats.beat(self.svc, self.identity, swept=swept, first=first)
+        except Exception as exc:
+            log.warning("worker_heartbeat_failed", error=type(exc).__name__)
 
     async def run(self, stop: asyncio.Event) -> None:
         listening = asyncio.create_task(self.listener.run(stop))
         dispatching = asyncio.create_task(self.dispatcher.run(stop))
         last_sweep = float("-inf")
+        last_beat = float("-inf")
         loop = asyncio.get_running_loop()
+        structlog.contextvars.bind_contextvars(worker_id=self.identity.worker_id)
         try:
             while not stop.is_set():
+                swept = False
+                structlog.contextvars.bind_contextvars(job_id=uuid.uuid4().hex[:16])
                 try:
                     if loop.time() - last_sweep >= self.sweep_interval:
                         last_sweep = loop.time()
                         await self.sweep()
+                        swept = True
                     await self.run_once()
+                    metrics.worker_pass(ok=True)
                 except Exception:  # keep the worker alive; the record stays claimable
+                    metrics.worker_pass(ok=False)
                     log.exception("worker_pass_failed")
+                if swept or loop.time() - last_beat >= self.heartbeat_interval:
+                    last_beat = loop.time()
+                    await self.beat(swept=swept)
+                structlog.contextvars.unbind_contextvars("job_id")
                 await self.svc.wakeup.wait(self.poll_interval)
+            await self._stopped()
         finally:
             stop.set()
+            structlog.contextvars.unbind_contextvars("worker_id", "job_id")
             await listening
             await dispatching
+
+    async def _stopped(self) -> None:
+        """A clean stop: readiness stops counting this worker at once (a crash or a
+        cancellation leaves the row to go stale instead)."""
+        try:
+            await heartbeats.stopped(self.svc, self.identity.worker_id)
+        except Exception as exc:
+            log.warning("worker_heartbeat_failed", error=type(exc).__name__)

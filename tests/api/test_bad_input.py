@@ -138,36 +138,6 @@ async def test_wrong_content_type_is_400(
     assert "error" in response.json()
 
 
-async def test_health_reports_the_database(client: httpx.AsyncClient, backend: str) -> None:
-    response = await client.get("/health")
-    assert response.status_code == 200
-    body = response.json()
-    assert body["status"] == "ok" and body["version"]
-    assert body["database"]["ok"] is True and body["database"]["backend"] == backend
-    assert body["database"]["latencyMs"] >= 0
-
-
-async def test_health_is_503_when_the_database_is_down() -> None:
-    from balance_manager.api.app import create_app
-    from balance_manager.settings import load_settings
-    from tests.conftest import TOKEN_SECRET
-
-    # Port 1 on loopback: nothing listens, the connection is refused at once.
-    settings = load_settings(
-        database_url="postgresql://postgres@127.0.0.1:1/none",
-        token_signing_secret=TOKEN_SECRET,
-        _env_file=None,
-    )
-    app = create_app(settings)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as client:
-        response = await client.get("/health")
-    assert response.status_code == 503
-    assert response.json()["status"] == "degraded"
-    assert response.json()["database"]["ok"] is False
-
-
 async def test_openapi_is_served(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     assert "/api/balance/status/{userId}" in spec["paths"]

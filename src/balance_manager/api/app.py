@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from balance_manager import __version__
 from balance_manager.api import errors
@@ -17,6 +18,7 @@ from balance_manager.api.limits import BodySizeLimit
 from balance_manager.api.routes import (
     balance,
     health,
+    metrics,
     payment,
     recharge,
     stripe_webhook,
@@ -26,6 +28,9 @@ from balance_manager.api.routes import (
 from balance_manager.auth.api_keys import KeyVerifier
 from balance_manager.auth.tokens import TokenSigner
 from balance_manager.settings import Settings
+from balance_manager.telemetry import exposition, tracing
+from balance_manager.telemetry.requests import RequestTelemetry, TrustedPeers
+from balance_manager.usecases import metrics as gauges
 from balance_manager.usecases.services import Services
 from balance_manager.web import pages as web_pages
 from balance_manager.worker import Worker
@@ -62,9 +67,18 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run(stop)) if worker and run_worker else None
+        listener = (
+            exposition.start_listener(
+                settings.metrics_port, settings.host, lambda: gauges.collect(services)
+            )
+            if settings.metrics_port is not None
+            else None
+        )
         try:
             yield
         finally:
+            if listener is not None:
+                listener.close()
             stop.set()
             services.wakeup.set()
             if task is not None:
@@ -79,6 +93,7 @@ def create_app(
         # Served by web.pages with local assets instead of FastAPI's CDN-based pages.
         docs_url=None,
         redoc_url=None,
+        telemetry=tracing.fastapi_telemetry(),
     )
     app.state.ctx = AppContext(
         services=services,
@@ -88,7 +103,16 @@ def create_app(
     )
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    # Outermost: the request id and the access log see the connecting peer (to trust its
+    # X-Request-ID) before the proxy headers replace it with the forwarded client.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+    app.add_middleware(
+        RequestTelemetry,
+        trusted=TrustedPeers(settings.forwarded_allow_ips),
+    )
     app.include_router(health.router)
+    if settings.metrics_port is None:
+        app.include_router(metrics.router)
     app.include_router(users.router)
     app.include_router(balance.router)
     app.include_router(recharge.router)
@@ -102,6 +126,11 @@ def create_app(
 def create_app_from_env() -> FastAPI:
     """The app from the environment's settings: the factory each process of
     ``balance-manager serve --workers N`` imports (the schema is migrated by the parent)."""
+    from balance_manager import logs
     from balance_manager.settings import load_settings
+    from balance_manager.telemetry import tracing
 
-    return create_app(load_settings())
+    settings = load_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    tracing.configure_from_env()
+    return create_app(settings)

@@ -268,9 +268,25 @@ class LedgerOut(OutputModel):
 
 
 class HealthOut(OutputModel):
-    status: Literal["ok", "degraded"]
+    status: Literal["ok"]
     version: str
+
+
+class ReadyOut(OutputModel):
+    """Readiness; each check (``database``, ``workers``, ``sweep``, ``queue``, ``outbox``,
+    ``listen``, ``stripe``) has ``ok`` and its figures; a check that could not run is null."""
+
+    status: Literal["ready", "not_ready"]
+    version: str
+    reasons: list[str]
+    warnings: list[str]
     database: dict[str, Any]
+    workers: dict[str, Any] | None
+    sweep: dict[str, Any] | None
+    queue: dict[str, Any] | None
+    outbox: dict[str, Any] | None
+    listen: dict[str, Any] | None
+    stripe: dict[str, Any]
 
 
 # --- recharges ---------------------------------------------------------------------------

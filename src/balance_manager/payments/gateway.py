@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import stripe
 import structlog
 
+from balance_manager.payments.instruments import stripe_request
 from balance_manager.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -167,18 +168,24 @@ class StripeGateway:
 
     # ------------------------------------------------------------------ the funnel
 
-    async def _call(self, what: str, request: Callable[[], Awaitable[_T]]) -> _T:
-        """Run one Stripe request with retries; map Stripe's errors to ours.
+    async def _call(
+        self, what: str, request: Callable[[], Awaitable[_T]], *, retries: int | None = None
+    ) -> _T:
+        """Run one Stripe request with retries (``max_retries`` unless ``retries`` says
+        otherwise); map Stripe's errors to ours. Each attempt is timed and counted
+        (``instruments``).
 
         ``request`` must send the same idempotency key on every invocation."""
         attempt = 0
+        limit = self.max_retries if retries is None else retries
         while True:
             try:
-                return await request()
+                with stripe_request(what, attempt + 1):
+                    return await request()
             except stripe.CardError:
                 raise  # a charge outcome, for the caller to turn into a ChargeResult
             except stripe.StripeError as exc:
-                if not _retryable(exc) or attempt >= self.max_retries:
+                if not _retryable(exc) or attempt >= limit:
                     raise _mapped(what, exc) from exc
                 delay = self._delay(attempt, exc)
             attempt += 1
@@ -192,6 +199,15 @@ class StripeGateway:
             with contextlib.suppress(ValueError):
                 delay = max(delay, float(retry_after))
         return float(min(delay, self.retry_max_delay))
+
+    async def ping(self) -> None:
+        """One cheap read (the first customer), without retries: is Stripe reachable and
+        does it accept our key? Raises StripeUnavailable or StripeRejected."""
+        await self._call(
+            "customers.list",
+            lambda: self._client.v1.customers.list_async(params={"limit": 1}),
+            retries=0,
+        )
 
     # ------------------------------------------------------------------ customers
 

@@ -132,6 +132,9 @@ class BalanceConfig(Base):
     target_balance: Mapped[int] = mapped_column(BigInteger)
     auto_recharge_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     default_payment_method_id: Mapped[str | None] = mapped_column(String(255))
+    # The default card's brand (visa, mastercard, …) as Stripe reported it, for the
+    # "brands in use" statistics; None when the card was set without being read.
+    default_card_brand: Mapped[str | None] = mapped_column(String(32))
     max_daily_recharges: Mapped[int] = mapped_column(Integer, default=5)
     max_recharge_amount: Mapped[int] = mapped_column(BigInteger)
     # Usage that would take the balance below this is refused; NULL means no floor.
@@ -226,6 +229,9 @@ class RechargeRecord(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column()
+    # W3C traceparent of the span that opened the record (only with tracing on): the
+    # worker's charge links to it, so a trace shows which debit caused which charge.
+    trace_parent: Mapped[str | None] = mapped_column(String(64))
 
 
 class ApiKey(Base):
@@ -347,3 +353,19 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     latency_ms: Mapped[float] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class WorkerHeartbeat(Base):
+    """One row per worker process: what readiness and ``status`` know of workers anywhere."""
+
+    __tablename__ = "worker_heartbeats"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column()
+    beat_at: Mapped[datetime] = mapped_column()  # the end of its last pass
+    sweep_at: Mapped[datetime | None] = mapped_column()  # its last sweep
+    stopped_at: Mapped[datetime | None] = mapped_column()  # a clean shutdown
+    passes: Mapped[int] = mapped_column(BigInteger, default=0)
+    charged: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -131,10 +131,12 @@ async def open_records(
     *,
     now: datetime,
     status: RechargeStatus = RechargeStatus.PENDING,
+    trace_parent: str | None = None,
 ) -> list[str]:
     """Insert records (amount and fee fixed now), ``pending`` for the workers or already
     ``processing`` (claimed) for the caller to charge; returns their ids in order. The
-    partial unique index still refuses a second in-flight record for a user."""
+    partial unique index still refuses a second in-flight record for a user.
+    ``trace_parent`` is the opening span's W3C traceparent (tracing on)."""
     if not openings:
         return []
     rows = [
@@ -153,6 +155,7 @@ async def open_records(
             "attempt_count": 0 if status is RechargeStatus.PENDING else 1,
             "created_at": now,
             "updated_at": now,
+            "trace_parent": trace_parent,
         }
         for o in openings
     ]

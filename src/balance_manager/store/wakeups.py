@@ -56,10 +56,15 @@ class Listener:
         self.listens = 0  # how many times LISTEN was (re-)established
         self._conn: AsyncConnection | None = None
 
+    @property
+    def applies(self) -> bool:
+        """LISTEN/NOTIFY exists on PostgreSQL only."""
+        return self.engine.dialect.name == "postgresql"
+
     async def run(self, stop: asyncio.Event) -> None:
         """Listen until ``stop``; on a lost connection, listen again (and wake the worker,
         since notifications may have been missed meanwhile)."""
-        if self.engine.dialect.name != "postgresql":
+        if not self.applies:
             return
         while not stop.is_set():
             try:

@@ -18,6 +18,7 @@ from balance_manager.states import LedgerKind
 from balance_manager.store import ledger
 from balance_manager.store.models import BalanceConfig, LedgerEntry, User, utcnow
 from balance_manager.store.paging import Page
+from balance_manager.telemetry import tracing
 from balance_manager.usecases.services import Services
 
 # Deliberately simple: the operator's application owns address verification; this only
@@ -53,6 +54,7 @@ async def get_config(session: AsyncSession, user_id: str) -> tuple[User, Balance
     return user, config
 
 
+@tracing.traced("accounts.user")
 async def user(svc: Services, user_id: str) -> User:
     async with svc.reads.begin() as session:
         return await get_user(session, user_id)
@@ -74,6 +76,7 @@ class NewUser:
     balance_floor: object = None
 
 
+@tracing.traced("accounts.create_user")
 async def create_user(svc: Services, new: NewUser) -> tuple[User, BalanceConfig]:
     async with svc.sessions.begin() as session:
         return await create_user_in(session, svc.settings, new)
@@ -263,12 +266,14 @@ class ConfigResult:
     warnings: list[str] = field(default_factory=list)
 
 
+@tracing.traced("accounts.config")
 async def config(svc: Services, user_id: str) -> ConfigResult:
     async with svc.reads.begin() as session:
         user, found = await get_config(session, user_id)
         return ConfigResult(found, money.currency(user.currency))
 
 
+@tracing.traced("accounts.update_config")
 async def update_config(svc: Services, user_id: str, changes: ConfigChanges) -> ConfigResult:
     """Apply a partial update atomically: every rule is checked on the merged result first,
     so a rejected update changes nothing."""
@@ -329,6 +334,7 @@ async def update_config(svc: Services, user_id: str, changes: ConfigChanges) -> 
         return ConfigResult(config=found, currency=cur, warnings=merged.warnings)
 
 
+@tracing.traced("accounts.ledger_page")
 async def ledger_page(
     svc: Services, user_id: str, *, page: int, limit: int
 ) -> tuple[money.Currency, Page[LedgerEntry]]:

@@ -21,6 +21,7 @@ from balance_manager.payments.gateway import CardSummary, StripeGateway, StripeN
 from balance_manager.states import TriggerSource
 from balance_manager.store import ledger
 from balance_manager.store.models import BalanceConfig, User
+from balance_manager.telemetry import tracing
 from balance_manager.usecases.accounts import get_config, get_user
 from balance_manager.usecases.recharges import open_automatic
 from balance_manager.usecases.services import Services, require_gateway
@@ -68,11 +69,15 @@ def chosen_default(
 
 
 async def _set_default(
-    svc: Services, session: AsyncSession, user_id: str, payment_method_id: str | None
+    svc: Services,
+    session: AsyncSession,
+    user_id: str,
+    payment_method_id: str | None,
+    brand: str | None = None,
 ) -> bool:
-    """Record the card recharges use; True when it changed. A *different* card resumes a
-    paused auto-recharge (the pause was about the old card's declines) and, below the
-    minimum, opens the recharge now."""
+    """Record the card recharges use (and its brand, for the statistics); True when it
+    changed. A *different* card resumes a paused auto-recharge (the pause was about the old
+    card's declines) and, below the minimum, opens the recharge now."""
     conn = await session.connection()
     await ledger.lock_accounts(conn, [user_id])
     config = await session.scalar(
@@ -83,7 +88,10 @@ async def _set_default(
     if config is None:
         raise NotFound(f"user {user_id} not found", code="user_not_found", field="userId")
     if payment_method_id == config.default_payment_method_id:
+        if brand is not None and config.default_card_brand != brand:
+            config.default_card_brand = brand
         return False
+    config.default_card_brand = brand
     if payment_method_id is not None:
         config.paused_reason = None
         config.paused_at = None
@@ -98,10 +106,14 @@ async def _set_default(
 
 
 async def set_default_in(
-    svc: Services, session: AsyncSession, user_id: str, payment_method_id: str | None
+    svc: Services,
+    session: AsyncSession,
+    user_id: str,
+    payment_method_id: str | None,
+    brand: str | None = None,
 ) -> bool:
     """For callers that already own a transaction (the demo's seeding, tests)."""
-    return await _set_default(svc, session, user_id, payment_method_id)
+    return await _set_default(svc, session, user_id, payment_method_id, brand)
 
 
 async def _apply_listed(
@@ -118,7 +130,13 @@ async def _apply_listed(
     _user, config = await get_config(session, user_id)
     current = config.default_payment_method_id
     new = chosen_default(cards, current, stripe_default, preferred, follow_stripe=follow_stripe)
-    changed = await _set_default(svc, session, user_id, new) if new != current else False
+    brand = next((card.brand for card in cards if card.id == new), None)
+    if new != current:
+        changed = await _set_default(svc, session, user_id, new, brand)
+    else:
+        changed = False
+        if new is not None and brand is not None and config.default_card_brand != brand:
+            config.default_card_brand = brand  # learnt now (set before the brand was kept)
     return DefaultChange(preferred, new, changed)
 
 
@@ -158,6 +176,7 @@ async def ensure_customer_id(svc: Services, user_id: str) -> str:
 # ------------------------------------------------------------------ the payment-method API
 
 
+@tracing.traced("cards.list_cards")
 async def list_cards(svc: Services, user_id: str) -> Cards:
     """The user's saved cards, read from Stripe. Reading also repairs our default: if the
     default card is gone (removed in the Customer Portal) or the user has none while cards
@@ -181,6 +200,7 @@ async def list_cards(svc: Services, user_id: str) -> Cards:
     return Cards(cards, customer_id, change.default_payment_method_id)
 
 
+@tracing.traced("cards.create_setup_intent")
 async def create_setup_intent(svc: Services, user_id: str) -> tuple[str, str]:
     """A SetupIntent to save a card for off-session recharges → (id, client secret)."""
     gateway = require_gateway(svc)
@@ -188,6 +208,7 @@ async def create_setup_intent(svc: Services, user_id: str) -> tuple[str, str]:
     return await gateway.create_setup_intent(customer_id=customer_id)
 
 
+@tracing.traced("cards.complete_setup_intent")
 async def complete_setup_intent(svc: Services, user_id: str, setup_intent_id: str) -> DefaultChange:
     """What the success page reports. Verified against Stripe: the SetupIntent must belong
     to this user's customer (else 404) and have succeeded (else 409); then its card becomes
@@ -234,6 +255,7 @@ def normalized_return_url(url: str, allowed: frozenset[str]) -> str:
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, parts.fragment))
 
 
+@tracing.traced("cards.create_portal")
 async def create_portal(svc: Services, user_id: str, return_url: str | None) -> str:
     """A Stripe Customer Portal link returning to an allowed origin (the service's own
     page by default)."""
@@ -263,6 +285,7 @@ async def _owned_card(gateway: StripeGateway, customer_id: str | None, pm_id: st
     return card
 
 
+@tracing.traced("cards.remove_card")
 async def remove_card(svc: Services, user_id: str, payment_method_id: str) -> DefaultChange:
     """Detach a card. Removing the default does not leave auto-recharge without a card when
     another exists: the default becomes Stripe's default card if one remains, else the
@@ -281,16 +304,17 @@ async def remove_card(svc: Services, user_id: str, payment_method_id: str) -> De
     return DefaultChange(payment_method_id, new_default, change.changed)
 
 
+@tracing.traced("cards.make_default")
 async def make_default(svc: Services, user_id: str, payment_method_id: str) -> DefaultChange:
     """Make this card the one recharges use (and the customer's default in Stripe, so the
     Customer Portal agrees)."""
     gateway = require_gateway(svc)
     customer_id = await _customer_id(svc, user_id)
-    await _owned_card(gateway, customer_id, payment_method_id)
+    card = await _owned_card(gateway, customer_id, payment_method_id)
     assert customer_id is not None
     await gateway.set_customer_default(customer_id=customer_id, payment_method_id=payment_method_id)
     async with svc.sessions.begin() as session:
-        changed = await _set_default(svc, session, user_id, payment_method_id)
+        changed = await _set_default(svc, session, user_id, payment_method_id, card.brand)
     return DefaultChange(payment_method_id, payment_method_id, changed)
 
 

@@ -34,6 +34,7 @@ from balance_manager.states import LedgerKind, RechargeStatus
 from balance_manager.store import ledger, outbox
 from balance_manager.store import recharges as records
 from balance_manager.store.models import BalanceConfig, RechargeRecord, User
+from balance_manager.telemetry import metrics, tracing
 from balance_manager.usecases.services import Services
 
 log = structlog.get_logger(__name__)
@@ -57,6 +58,7 @@ class Charge:
     currency: str
     created_at: datetime
     attempt_count: int
+    trace_parent: str | None = None  # the span that opened the record (tracing on)
 
     @classmethod
     def of(cls, record: RechargeRecord, customer_id: str | None) -> Charge:
@@ -70,6 +72,7 @@ class Charge:
             currency=record.currency,
             created_at=record.created_at,
             attempt_count=record.attempt_count,
+            trace_parent=record.trace_parent,
         )
 
 
@@ -89,6 +92,7 @@ class Settled(StrEnum):
     RETRY_LATER = "retry_later"
 
 
+@tracing.traced("recharge.claim")
 async def claim(svc: Services, *, limit: int = 10, record_id: str | None = None) -> list[Charge]:
     """Claim due records (or one given record) and commit: they are this caller's to charge."""
     now = svc.clock()
@@ -113,7 +117,23 @@ async def claim(svc: Services, *, limit: int = 10, record_id: str | None = None)
 
 async def execute(svc: Services, job: Charge) -> Settled:
     """Charge a claimed record and settle the outcome. Stripe unreachable → the record goes
-    back to ``pending`` for another try with the same idempotency key."""
+    back to ``pending`` for another try with the same idempotency key.
+
+    Traced as a trace of its own, linked to the span that opened the record (the debit)."""
+    with tracing.span(
+        "recharge.charge",
+        attributes={"recharge.id": job.record_id, "user.id": job.user_id},
+        links=tracing.links_to(job.trace_parent),
+        new_trace=True,
+    ) as span:
+        outcome = await _execute(svc, job)
+        if span is not None:
+            span.set_attribute("recharge.outcome", str(outcome))
+    metrics.charge_settled(str(outcome))
+    return outcome
+
+
+async def _execute(svc: Services, job: Charge) -> Settled:
     assert svc.gateway is not None, "charging needs Stripe"
     try:
         result = await charge(svc.gateway, job, now=svc.clock())
@@ -174,6 +194,7 @@ async def charge(gateway: StripeGateway, job: Charge, *, now: datetime) -> Charg
     )
 
 
+@tracing.traced("recharge.settle")
 async def settle(svc: Services, record_id: str, result: ChargeResult) -> Settled:
     """Apply a charge outcome to a record, in a transaction of its own."""
     async with svc.sessions.begin() as session:

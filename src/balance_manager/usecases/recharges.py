@@ -25,6 +25,7 @@ from balance_manager.store import recharges as records
 from balance_manager.store.models import BalanceConfig, RechargeRecord, User
 from balance_manager.store.paging import Page
 from balance_manager.store.wakeups import notify
+from balance_manager.telemetry import metrics, tracing
 from balance_manager.usecases import charging
 from balance_manager.usecases.accounts import check_user_id, get_user
 from balance_manager.usecases.services import Services, require_gateway
@@ -58,7 +59,10 @@ async def open_for(
         for u, d in decisions.items()
         if d.calculation is not None
     ]
-    opened_ids = await records.open_records(conn, openings, now=now, status=status)
+    opened_ids = await records.open_records(
+        conn, openings, now=now, status=status, trace_parent=tracing.traceparent()
+    )
+    metrics.recharge_opened(source.value, len(opened_ids))
     if opened_ids and status is RechargeStatus.PENDING:
         await notify(conn)
     by_user = dict(zip((o.account.user_id for o in openings), opened_ids, strict=True))
@@ -112,6 +116,7 @@ def refusal(reason: policy.BlockedReason) -> Conflict | Unprocessable:
     return Unprocessable(message, code=reason.value)
 
 
+@tracing.traced("recharges.request_manual")
 async def request_manual(
     svc: Services, user_id: str, *, amount: object = None, override_holds: bool = False
 ) -> ManualOutcome:
@@ -196,6 +201,7 @@ class BalanceStatus:
         return self.blocked_reason is None
 
 
+@tracing.traced("recharges.status")
 async def status(svc: Services, user_id: str) -> BalanceStatus:
     """The original's balance status, decided by the same function a request would use."""
     now = svc.clock()
@@ -238,6 +244,7 @@ async def status(svc: Services, user_id: str) -> BalanceStatus:
     )
 
 
+@tracing.traced("recharges.history")
 async def history(
     svc: Services, user_id: str, *, page: int, limit: int
 ) -> tuple[money.Currency, Page[RechargeRecord]]:
@@ -270,6 +277,7 @@ async def _record(svc: Services, user_id: str, recharge_id: str) -> RechargeReco
     return record
 
 
+@tracing.traced("recharges.get")
 async def get(svc: Services, user_id: str, recharge_id: str) -> RechargeView:
     """A recharge and, when it waits for the customer, the PaymentIntent's client secret."""
     record = await _record(svc, user_id, recharge_id)
@@ -284,6 +292,7 @@ async def get(svc: Services, user_id: str, recharge_id: str) -> RechargeView:
     return RechargeView(record, client_secret)
 
 
+@tracing.traced("recharges.refresh")
 async def refresh(svc: Services, user_id: str, recharge_id: str) -> RechargeView:
     """Read the PaymentIntent from Stripe and settle now (after the customer authenticated,
     so the credit does not wait for the webhook)."""
@@ -295,6 +304,7 @@ async def refresh(svc: Services, user_id: str, recharge_id: str) -> RechargeView
     return await get(svc, user_id, recharge_id)
 
 
+@tracing.traced("recharges.cancel")
 async def cancel(svc: Services, user_id: str, recharge_id: str) -> RechargeView:
     """Give up on a recharge that waits for the customer: the PaymentIntent is canceled at
     Stripe and the record becomes ``canceled``, so automatic recharges can start again.

@@ -27,6 +27,7 @@ from balance_manager.store.db import (
 )
 from balance_manager.store.models import User, utcnow
 from balance_manager.store.wakeups import Wakeup
+from balance_manager.telemetry import tracing
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -122,6 +123,7 @@ class Services:
     def __post_init__(self) -> None:
         self.currencies = Currencies(self.engine)
         self.reads = session_factory(reader(self.engine))
+        tracing.instrument_engine(self.engine)  # database spans, when tracing is on
 
     @classmethod
     def from_settings(

@@ -39,6 +39,7 @@ from balance_manager.payments.gateway import (
     stripe_id,
 )
 from balance_manager.store.models import RechargeRecord, StripeEvent, User
+from balance_manager.telemetry import metrics, tracing
 from balance_manager.usecases import cards, charging
 from balance_manager.usecases.services import Services
 
@@ -204,6 +205,7 @@ class _Duplicate(Exception):
     pass
 
 
+@tracing.traced("stripe_event.handle")
 async def handle(svc: Services, event: Any) -> Handled:
     """Handle a verified event exactly once: ``"duplicate"`` for one already processed,
     ``"ignored"`` for types we don't handle, else the handler's outcome."""
@@ -230,9 +232,11 @@ async def handle(svc: Services, event: Any) -> Handled:
     except _Duplicate:
         return _duplicate(event_id, kind)
     log.info("stripe_event", event_id=event_id, type=kind, outcome=outcome)
+    metrics.stripe_webhook_event(kind, outcome)
     return Handled(event_id, kind, outcome)
 
 
 def _duplicate(event_id: str, kind: str) -> Handled:
     log.info("stripe_event_duplicate", event_id=event_id, type=kind)
+    metrics.stripe_webhook_event(kind, "duplicate")
     return Handled(event_id, kind, "duplicate")

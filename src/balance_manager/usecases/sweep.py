@@ -18,6 +18,7 @@ from balance_manager.states import TriggerSource
 from balance_manager.store import recharges as records
 from balance_manager.store.models import User
 from balance_manager.store.sql import one_of
+from balance_manager.telemetry import tracing
 from balance_manager.usecases.recharges import open_automatic
 from balance_manager.usecases.services import Services
 
@@ -31,6 +32,7 @@ class Swept:
     seconds: float
 
 
+@tracing.traced("sweep.sweep")
 async def sweep(svc: Services, *, limit: int = 100_000) -> Swept:
     """One pass: find candidates, open what the decision allows; returns the counts."""
     started = time.perf_counter()

@@ -26,6 +26,7 @@ from balance_manager.errors import Conflict, NotFound, ServiceError
 from balance_manager.states import LedgerKind, TriggerSource
 from balance_manager.store import ledger
 from balance_manager.store.db import driver_connection
+from balance_manager.telemetry import tracing
 from balance_manager.usecases.accounts import check_user_id
 from balance_manager.usecases.recharges import open_automatic
 from balance_manager.usecases.services import Services, retry_on_disconnect
@@ -63,6 +64,7 @@ class BatchItem:
 
 
 @retry_on_disconnect
+@tracing.traced("usage.record_usage")
 async def record_usage(svc: Services, event: UsageEvent) -> Recorded:
     """Debit one usage event (operator only)."""
     check_user_id(event.user_id)
@@ -140,6 +142,7 @@ async def _debit_one(svc: Services, event: UsageEvent, now: datetime) -> Recorde
 
 
 @retry_on_disconnect
+@tracing.traced("usage.record_batch")
 async def record_batch(svc: Services, events: Sequence[UsageEvent]) -> list[BatchItem]:
     """Up to 1,000 usage events for many users, in one transaction with a constant number of
     statements; one result per event, in order. A failing event (unknown user, bad amount,
@@ -190,6 +193,7 @@ async def record_batch(svc: Services, events: Sequence[UsageEvent]) -> list[Batc
 
 
 @retry_on_disconnect
+@tracing.traced("usage.adjust")
 async def adjust(
     svc: Services,
     user_id: str,

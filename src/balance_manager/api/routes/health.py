@@ -1,31 +1,51 @@
-"""Liveness and readiness: 200 when the database answers, 503 when it does not."""
+"""``GET /health``: liveness (the process answers; no I/O). ``GET /health/ready``:
+readiness — database, workers and sweep, queue, outbox, LISTEN, Stripe — 503 with the
+reasons when the service cannot do its job (see ``usecases.health``)."""
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic.alias_generators import to_camel
 
 from balance_manager import __version__
 from balance_manager.api import schemas
 from balance_manager.api.auth import Context
-from balance_manager.store.db import ping
+from balance_manager.usecases import health as checks
 
 router = APIRouter(tags=["health"])
-_DB_TIMEOUT_SECONDS = 2.0
+
+
+@router.get("/health", response_model=schemas.HealthOut)
+async def health() -> schemas.HealthOut:
+    return schemas.HealthOut(status="ok", version=__version__)
+
+
+def _camel(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {to_camel(f.name): _camel(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
 
 
 @router.get(
-    "/health", response_model=schemas.HealthOut, responses={503: {"model": schemas.HealthOut}}
+    "/health/ready",
+    response_model=schemas.ReadyOut,
+    responses={503: {"model": schemas.ReadyOut}},
 )
-async def health(ctx: Context) -> JSONResponse:
-    try:
-        latency = await asyncio.wait_for(ping(ctx.engine), _DB_TIMEOUT_SECONDS)
-        database = {"ok": True, "latencyMs": round(latency, 2), "backend": ctx.engine.dialect.name}
-        status, code = "ok", 200
-    except Exception as exc:  # any failure to reach the database means "not ready"
-        database = {"ok": False, "error": type(exc).__name__, "backend": ctx.engine.dialect.name}
-        status, code = "degraded", 503
-    body = schemas.HealthOut(status=status, version=__version__, database=database)
-    return JSONResponse(body.model_dump(mode="json", by_alias=True), status_code=code)
+async def ready(ctx: Context) -> JSONResponse:
+    worker = ctx.worker
+    listening = (
+        worker.listener.connected if worker is not None and worker.listener.applies else None
+    )
+    result = await checks.readiness(ctx.services, listening=listening)
+    body = {
+        "status": "ready" if result.ready else "not_ready",
+        "version": __version__,
+        **{k: v for k, v in _camel(result).items() if k != "ready"},
+    }
+    return JSONResponse(body, status_code=200 if result.ready else 503)

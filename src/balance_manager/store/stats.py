@@ -1,0 +1,194 @@
+"""Counts and sums for the metrics, readiness and ``status``: read-only aggregate SQL over
+the tables, run at scrape time so that every process reports the same numbers.
+
+Each function is one statement (the balance histogram: one per currency). The queue and
+outbox reads use their indexes (``status, next_attempt_at``; ``delivered_at, …``); the
+others scan their table, which a scrape every 15–60 s affords.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import cast
+
+from sqlalchemy import ColumnElement, Table, and_, case, func, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from balance_manager.states import RechargeStatus
+from balance_manager.store.models import BalanceConfig, OutboxEvent, RechargeRecord, User
+
+_USERS = cast(Table, User.__table__)
+_CONFIGS = cast(Table, BalanceConfig.__table__)
+_RECORDS = cast(Table, RechargeRecord.__table__)
+_OUTBOX = cast(Table, OutboxEvent.__table__)
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Users:
+    total: int
+    below_minimum: int
+    paused: int
+    auto_enabled: int
+    with_card: int
+
+
+async def users(conn: AsyncConnection) -> Users:
+    row = (
+        await conn.execute(
+            select(
+                func.count(),
+                _count_if(_USERS.c.below_minimum.is_(True)),
+                _count_if(_CONFIGS.c.paused_reason.is_not(None)),
+                _count_if(_CONFIGS.c.auto_recharge_enabled.is_(True)),
+                _count_if(_CONFIGS.c.default_payment_method_id.is_not(None)),
+            ).select_from(_USERS.outerjoin(_CONFIGS, _CONFIGS.c.user_id == _USERS.c.id))
+        )
+    ).one()
+    return Users(*(int(v or 0) for v in row))
+
+
+async def card_brands(conn: AsyncConnection) -> dict[str, int]:
+    """Users with a default card, by its brand (``unknown`` when never read from Stripe)."""
+    brand = func.coalesce(_CONFIGS.c.default_card_brand, literal("unknown"))
+    rows = await conn.execute(
+        select(brand, func.count())
+        .where(_CONFIGS.c.default_payment_method_id.is_not(None))
+        .group_by(brand)
+    )
+    return {str(b): int(n) for b, n in rows}
+
+
+async def records_by_status(conn: AsyncConnection) -> dict[tuple[str, str], int]:
+    """Recharge records by (status, trigger)."""
+    rows = await conn.execute(
+        select(_RECORDS.c.status, _RECORDS.c.trigger_detail, func.count()).group_by(
+            _RECORDS.c.status, _RECORDS.c.trigger_detail
+        )
+    )
+    return {(str(s), str(t)): int(n) for s, t, n in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class Charged:
+    currency: str
+    count: int
+    amount: int  # credited to balances, minor units
+    fee: int
+    total: int  # charged to cards
+
+
+async def charged(conn: AsyncConnection) -> list[Charged]:
+    """Succeeded recharges per currency: count, amounts, fees and totals (minor units)."""
+    rows = await conn.execute(
+        select(
+            _RECORDS.c.currency,
+            func.count(),
+            func.sum(_RECORDS.c.amount),
+            func.sum(_RECORDS.c.fee),
+            func.sum(_RECORDS.c.total_charge),
+        )
+        .where(_RECORDS.c.status == str(RechargeStatus.SUCCEEDED))
+        .group_by(_RECORDS.c.currency)
+    )
+    return [
+        Charged(str(c), int(n), int(a or 0), int(f or 0), int(t or 0)) for c, n, a, f, t in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    pending: int
+    due: int
+    oldest_pending_at: datetime | None  # created_at of the oldest pending record
+    oldest_due_at: datetime | None  # since when the longest-waiting due record has been due
+    processing: int
+
+
+async def queue(conn: AsyncConnection, *, now: datetime) -> Queue:
+    pending = _RECORDS.c.status == str(RechargeStatus.PENDING)
+    due = and_(
+        pending, or_(_RECORDS.c.next_attempt_at.is_(None), _RECORDS.c.next_attempt_at <= now)
+    )
+    row = (
+        await conn.execute(
+            select(
+                _count_if(pending),
+                _count_if(due),
+                func.min(case((pending, _RECORDS.c.created_at))),
+                func.min(
+                    case((due, func.coalesce(_RECORDS.c.next_attempt_at, _RECORDS.c.created_at)))
+                ),
+                _count_if(_RECORDS.c.status == str(RechargeStatus.PROCESSING)),
+            ).where(
+                _RECORDS.c.status.in_([str(RechargeStatus.PENDING), str(RechargeStatus.PROCESSING)])
+            )
+        )
+    ).one()
+    return Queue(
+        pending=int(row[0] or 0),
+        due=int(row[1] or 0),
+        oldest_pending_at=_utc(row[2]),
+        oldest_due_at=_utc(row[3]),
+        processing=int(row[4] or 0),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outbox:
+    backlog: int
+    oldest_at: datetime | None
+
+
+async def outbox(conn: AsyncConnection) -> Outbox:
+    """Events not delivered yet (``delivered_at IS NULL``)."""
+    row = (
+        await conn.execute(
+            select(func.count(), func.min(_OUTBOX.c.created_at)).where(
+                _OUTBOX.c.delivered_at.is_(None)
+            )
+        )
+    ).one()
+    return Outbox(int(row[0] or 0), _utc(row[1]))
+
+
+@dataclass(frozen=True, slots=True)
+class Balances:
+    currency: str
+    count: int
+    total: int  # minor units
+    at_or_below: list[int]  # users with balance <= each bound, in the bounds' order
+
+
+async def currencies(conn: AsyncConnection) -> list[str]:
+    rows = await conn.execute(select(_USERS.c.currency).distinct().order_by(_USERS.c.currency))
+    return [str(c) for (c,) in rows]
+
+
+async def balances(conn: AsyncConnection, currency: str, bounds: Sequence[int]) -> Balances:
+    """The balance distribution of one currency's users: cumulative counts at ``bounds``
+    (minor units, ascending), the count and the sum."""
+    row = (
+        await conn.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(_USERS.c.balance), 0),
+                *(_count_if(_USERS.c.balance <= bound) for bound in bounds),
+            ).where(_USERS.c.currency == currency)
+        )
+    ).one()
+    return Balances(currency, int(row[0]), int(row[1]), [int(v) for v in row[2:]])
+
+
+def _utc(value: object) -> datetime | None:
+    """A MIN() over a timestamp column: SQLite returns its text (the column type is lost in
+    the aggregate of a CASE)."""
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
