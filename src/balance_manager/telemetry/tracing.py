@@ -122,6 +122,7 @@ def install(provider: TracerProvider) -> None:
 def uninstall() -> None:
     """Back to no tracing (tests)."""
     global _tracer, _provider
+    _uninstrument_engines()
     _tracer = None
     _provider = None
 
@@ -158,15 +159,36 @@ def fastapi_telemetry() -> TelemetryConfig:
 
 
 def instrument_engine(engine: AsyncEngine) -> None:
-    """Database spans for ``engine`` (once per engine), when tracing is on."""
+    """Database spans for ``engine``, when tracing is on.
+
+    The instrumentor is a process-wide singleton that takes its engines all at once, so a
+    new engine re-instruments every live one. ``skip_dep_check``: the instrumentation pins
+    SQLAlchemy < 2.1 although the engine events it uses did not change (the tracing test
+    checks that database spans appear)."""
     if _provider is None or engine.sync_engine in _instrumented:
         return
     try:
         from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
     except ImportError:
         return
-    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, tracer_provider=_provider)
+    instrumentor = SQLAlchemyInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
     _instrumented.add(engine.sync_engine)
+    instrumentor.instrument(
+        engines=list(_instrumented), tracer_provider=_provider, skip_dep_check=True
+    )
+
+
+def _uninstrument_engines() -> None:
+    if not _instrumented:
+        return
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    instrumentor = SQLAlchemyInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+    _instrumented.clear()
 
 
 @contextmanager

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 import structlog
 from prometheus_client.core import (
@@ -20,6 +19,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
 )
 from prometheus_client.metrics_core import Metric
+from prometheus_client.utils import floatToGoString
 
 from balance_manager import money
 from balance_manager.states import RechargeStatus, TriggerSource
@@ -108,6 +108,11 @@ def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(f"{PREFIX}_{name}", doc, value=value)
 
 
+def _le(bound: int) -> str:
+    """A bucket bound as prometheus-client spells its own ("-100.0", "1000.0")."""
+    return str(floatToGoString(bound))  # type: ignore[no-untyped-call]
+
+
 def _age(now: datetime, then: datetime | None) -> float:
     return 0.0 if then is None else max((now - then).total_seconds(), 0.0)
 
@@ -180,18 +185,29 @@ def to_families(snap: Snapshot) -> list[Metric]:
         succeeded.add_metric([charged.currency], charged.count)
     families.append(succeeded)
 
+    # Balances go below zero, so the histogram has negative bounds; Prometheus then leaves
+    # out its _sum and _count, which the two gauges after it give instead.
     balances = HistogramMetricFamily(
         f"{PREFIX}_balance",
         "Users' balances in major units of their currency (computed from the database).",
         labels=["currency"],
     )
+    balance_sum = GaugeMetricFamily(
+        f"{PREFIX}_balance_sum_major_units",
+        "Sum of the users' balances, in major units, by currency.",
+        labels=["currency"],
+    )
+    balance_users = GaugeMetricFamily(
+        f"{PREFIX}_balance_users", "Users by balance currency.", labels=["currency"]
+    )
     for dist in snap.balances:
-        buckets = [(str(b), c) for b, c in zip(BALANCE_BUCKETS, dist.at_or_below, strict=True)]
+        bounds = zip(BALANCE_BUCKETS, dist.at_or_below, strict=True)
+        buckets = [(_le(bound), count) for bound, count in bounds]
         total = money.to_major(dist.total, money.currency(dist.currency))
-        balances.add_metric(
-            [dist.currency], [*buckets, ("+Inf", dist.count)], sum_value=float(Decimal(total))
-        )
-    families.append(balances)
+        balances.add_metric([dist.currency], [*buckets, ("+Inf", dist.count)], sum_value=None)
+        balance_sum.add_metric([dist.currency], float(total))
+        balance_users.add_metric([dist.currency], dist.count)
+    families += [balances, balance_sum, balance_users]
 
     queue = snap.queue
     families += [
