@@ -55,6 +55,14 @@ def configure(level: str = "info", fmt: str = "console", *, stream: TextIO | Non
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
+    # Per-statement and per-socket chatter stays out even at debug; the Stripe SDK's and
+    # httpx's line per request only at debug (the metrics and traces time each request).
+    for name in ("aiosqlite", "httpcore"):
+        logging.getLogger(name).setLevel(max(numeric, logging.INFO))
+    for name in ("stripe", "httpx"):
+        logging.getLogger(name).setLevel(
+            numeric if numeric <= logging.DEBUG else max(numeric, logging.WARNING)
+        )
     # uvicorn's access log is replaced by ours (telemetry.requests), which never prints a
     # query string; its other loggers propagate to the root handler above.
     logging.getLogger("uvicorn.access").disabled = True

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -108,3 +109,34 @@ def test_migrate_is_idempotent(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/m.db"
     assert "up to date" in run(url, "migrate").stdout
     assert "up to date" in run(url, "migrate").stdout
+
+
+@pytest.mark.usefixtures("engine")
+async def test_status_summarises_users_queue_and_workers(
+    database_url: str, make_user: Any, sessions: Any
+) -> None:
+    from balance_manager.store import heartbeats
+    from balance_manager.store.models import utcnow
+
+    await make_user(minimum_balance=150, target_balance=600, initial_balance=-50)
+    await make_user(minimum_balance=150, target_balance=600, initial_balance=1000)
+    now = utcnow()
+    beat = heartbeats.Beat("host-a:42:abc123", "host-a", 42, now, passes=7, charged=3)
+    async with sessions.begin() as session:
+        await heartbeats.write(await session.connection(), beat, now=now, swept=True)
+    result = run(database_url, "status")
+    rows = {
+        cells[0]: cells[1]
+        for line in result.stdout.splitlines()
+        if len(cells := [c.strip() for c in line.strip("│┃ ").split("│")]) >= 2
+    }
+    assert rows["users"] == "2" and rows["below minimum"] == "1"
+    assert rows["waiting for authentication"] == "0" and rows["queue (pending)"] == "0"
+    assert rows["workers alive"] == "1" and rows["last sweep"].endswith("s ago")
+    assert "host-a:42:abc123" in result.stdout and "alive" in result.stdout
+
+
+def test_status_names_an_unreachable_database() -> None:
+    result = run("postgresql://postgres@127.0.0.1:1/none", "status", check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot read the database")
