@@ -14,5 +14,8 @@ these functions; none of them holds business logic of its own.
     stripe_events  Stripe's webhook events, once each
     sweep          the periodic safety net
     webhooks_out   operator webhook endpoints; fanning the outbox out, delivering, resending
+    heartbeats     each worker's heartbeat row (alive, last sweep)
+    health         readiness: can the service do its job right now?
+    metrics        what the database knows, as Prometheus families (and for ``status``)
     services       what they all work with (database, gateway, rules, clock)
 """
