@@ -104,11 +104,6 @@ def test_two_api_processes_and_one_recharge_worker(database_url: str, stripe_san
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
-    assert not any(p.is_running() for p in children if _alive(p))
-
-
-def _alive(process: Any) -> bool:
-    try:
-        return bool(process.is_running() and process.status() != psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return False
+    # Every child (the API processes and the worker) is gone once serve has exited.
+    _gone, alive = psutil.wait_procs(children, timeout=15)
+    assert not alive, [p.pid for p in alive]

@@ -93,11 +93,12 @@ async def test_a_scrape_after_the_worked_example_and_a_decline(
     assert value(after, "balance_manager_balance_sum_major_units", **usd) == 550.0
     assert value(after, "balance_manager_recharge_queue_depth") == 0
     assert value(after, "balance_manager_recharge_queue_oldest_age_seconds") == 0
+    # No worker has run a dispatcher pass yet: every event still waits to be fanned out.
     async with e.sessions.begin() as session:
-        undelivered = await session.scalar(
-            select(func.count()).select_from(OutboxEvent).where(OutboxEvent.delivered_at.is_(None))
+        undispatched = await session.scalar(
+            select(func.count()).select_from(OutboxEvent).where(OutboxEvent.dispatched_at.is_(None))
         )
-    assert undelivered and value(after, "balance_manager_outbox_backlog") == undelivered
+    assert undispatched and value(after, "balance_manager_outbox_backlog") == undispatched
     assert value(after, "balance_manager_database_up") == 1
 
     # In this process, by exactly what the scenario did.

@@ -146,15 +146,13 @@ class Outbox:
 
 
 async def outbox(conn: AsyncConnection) -> Outbox:
-    """Events not delivered yet (``delivered_at IS NULL``)."""
-    row = (
-        await conn.execute(
-            select(func.count(), func.min(_OUTBOX.c.created_at)).where(
-                _OUTBOX.c.delivered_at.is_(None)
-            )
-        )
-    ).one()
-    return Outbox(int(row[0] or 0), _utc(row[1]))
+    """Events not delivered yet: not fanned out to the endpoints, or deliveries pending."""
+    from balance_manager.store import webhooks_out
+
+    pending = await webhooks_out.backlog(conn)
+    return Outbox(
+        pending.undispatched_events + pending.pending_deliveries, pending.oldest_pending_at
+    )
 
 
 @dataclass(frozen=True, slots=True)

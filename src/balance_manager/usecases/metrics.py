@@ -221,7 +221,7 @@ def to_families(snap: Snapshot) -> list[Metric]:
         _gauge("recharges_processing", "Recharges being charged right now.", queue.processing),
         _gauge(
             "outbox_backlog",
-            "Outbox events not delivered yet (delivered_at IS NULL).",
+            "Outbox events not fanned out to the endpoints, plus webhook deliveries pending.",
             snap.outbox.backlog,
         ),
         _gauge(

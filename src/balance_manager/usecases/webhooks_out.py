@@ -43,6 +43,7 @@ from balance_manager.store.models import (
     WebhookEndpoint,
 )
 from balance_manager.store.paging import Page
+from balance_manager.telemetry import metrics
 from balance_manager.usecases.services import Services
 from balance_manager.webhook_sender import Sender, Sent
 
@@ -254,6 +255,9 @@ async def record(svc: Services, job: store.Due, sent: Sent, *, started_at: datet
     attempt = job.attempts + 1
     policy = delivery_rules(svc.settings)
     now = svc.clock()
+    metrics.webhook_delivery(
+        job.event_type, "delivered" if sent.ok else "failed", sent.latency_ms / 1000
+    )
     async with svc.engine.begin() as conn:
         await store.log_attempt(
             conn,
