@@ -98,7 +98,7 @@ _USAGE_IN = TypeAdapter(schemas.UsageIn)
         ],
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/UsageIn"}}},
+            "content": {"application/json": {"schema": schemas.UsageIn.model_json_schema()}},
         },
         "security": [{"HTTPBearer": []}],
     },
