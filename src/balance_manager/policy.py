@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from balance_manager import money
+from balance_manager import charge_limits, money
 from balance_manager.states import TriggeredBy
 
 
@@ -100,11 +100,24 @@ class BlockedReason(StrEnum):
     DAILY_LIMIT = "daily_limit_reached"
     ABOVE_MINIMUM = "above_minimum"  # automatic only: nothing is needed yet
     NOTHING_TO_RECHARGE = "nothing_to_recharge"  # manual, no amount, at or above the target
+    # The charge (amount + fee) is one Stripe refuses for the currency (``charge_limits``).
+    BELOW_STRIPE_MINIMUM = charge_limits.Violation.BELOW_MINIMUM.value
+    ABOVE_STRIPE_MAXIMUM = charge_limits.Violation.ABOVE_MAXIMUM.value
 
     @property
     def about_the_account(self) -> bool:
         """True for reasons that refuse any recharge now, whatever the amount."""
-        return self not in {BlockedReason.ABOVE_MINIMUM, BlockedReason.NOTHING_TO_RECHARGE}
+        return self not in _ABOUT_THE_AMOUNT
+
+
+_ABOUT_THE_AMOUNT = frozenset(
+    {
+        BlockedReason.ABOVE_MINIMUM,
+        BlockedReason.NOTHING_TO_RECHARGE,
+        BlockedReason.BELOW_STRIPE_MINIMUM,
+        BlockedReason.ABOVE_STRIPE_MAXIMUM,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +128,7 @@ class AccountState:
     minimum: int
     target: int
     max_amount: int
+    currency: str
     max_daily: int
     auto_enabled: bool
     paused: bool
@@ -161,7 +175,9 @@ def decide(
        attempts), so concurrency or a customer cannot exceed the limit;
     7. the amount: automatic → only below the minimum, up to the target, capped at
        ``max_amount``; manual → up to the target (nothing if at or above it), or exactly the
-       amount asked for.
+       amount asked for;
+    8. the charge (amount + fee) is one Stripe accepts for the currency
+       (``charge_limits``): a charge Stripe must refuse is never attempted.
     """
     automatic = request.trigger is TriggeredBy.AUTO
     hold_applies = automatic or not request.override_holds
@@ -182,20 +198,42 @@ def decide(
         return Decision(BlockedReason.ABOVE_MINIMUM)
     if request.amount is not None:
         fee = fee_rule.fee_for(request.amount)
-        return Decision(
-            None,
-            RechargeCalculation(
-                recharge_amount=request.amount,
-                fee=fee,
-                total_charge=request.amount + fee,
-                new_balance=state.balance + request.amount,
-                capped=False,
-                uncapped_amount=request.amount,
-            ),
+        calculation: RechargeCalculation | None = RechargeCalculation(
+            recharge_amount=request.amount,
+            fee=fee,
+            total_charge=request.amount + fee,
+            new_balance=state.balance + request.amount,
+            capped=False,
+            uncapped_amount=request.amount,
         )
-    calculation = calculate_recharge(
-        balance=state.balance, target=state.target, max_amount=state.max_amount, fee_rule=fee_rule
-    )
+    else:
+        calculation = calculate_recharge(
+            balance=state.balance,
+            target=state.target,
+            max_amount=state.max_amount,
+            fee_rule=fee_rule,
+        )
     if calculation is None:
         return Decision(BlockedReason.NOTHING_TO_RECHARGE)
+    violation = charge_limits.limits_for(state.currency).violation(calculation.total_charge)
+    if violation is not None:
+        return Decision(BlockedReason(violation.value))
     return Decision(None, calculation)
+
+
+def smallest_automatic_recharge(
+    *, minimum: int, target: int, max_amount: int, fee_rule: FeeRule
+) -> RechargeCalculation:
+    """The smallest charge a configuration can make automatically: the balance one minor
+    unit below the minimum, topped up to the target (or ``max_amount``)."""
+    calculation = calculate_recharge(
+        balance=minimum - 1, target=target, max_amount=max_amount, fee_rule=fee_rule
+    )
+    assert calculation is not None  # target > minimum > balance
+    return calculation
+
+
+def largest_recharge(*, max_amount: int, fee_rule: FeeRule) -> int:
+    """The largest total charge any recharge of a configuration can make (automatic ones are
+    capped at ``max_amount``; manual amounts are checked one by one)."""
+    return max_amount + fee_rule.fee_for(max_amount)

@@ -26,6 +26,7 @@ READY = AccountState(
     minimum=15000,
     target=60000,
     max_amount=1_000_000,
+    currency="usd",
     max_daily=5,
     auto_enabled=True,
     paused=False,
@@ -165,8 +166,39 @@ def test_an_automatic_recharge_never_overshoots_the_target_or_the_cap(
     if balance >= minimum:
         assert decision.blocked is BlockedReason.ABOVE_MINIMUM
         return
+    if decision.blocked in {BlockedReason.BELOW_STRIPE_MINIMUM, BlockedReason.ABOVE_STRIPE_MAXIMUM}:
+        # Refused only when Stripe would refuse the charge (USD: 0.50 to 999,999.99).
+        refused = policy.calculate_recharge(
+            balance=balance, target=state.target, max_amount=max_amount, fee_rule=FEE
+        )
+        assert refused is not None
+        assert not 50 <= refused.total_charge <= 99_999_999
+        assert decision.calculation is None
+        return
     calc = decision.calculation
     assert calc is not None
+    assert 50 <= calc.total_charge <= 99_999_999
     assert 0 < calc.recharge_amount <= max_amount
     assert calc.new_balance <= state.target
     assert calc.total_charge == calc.recharge_amount + calc.fee
+
+
+def test_a_charge_stripe_would_refuse_is_never_opened() -> None:
+    """Minimum 10, target 10.10 (the issue's case): the recharge would charge 0.11 USD, below
+    Stripe's 0.50; a manual amount too small or too large is refused the same way."""
+    tiny = dataclasses.replace(READY, balance=999, minimum=1000, target=1010)
+    assert decide(tiny).blocked is BlockedReason.BELOW_STRIPE_MINIMUM
+    assert decide(tiny, MANUAL).blocked is BlockedReason.BELOW_STRIPE_MINIMUM
+    assert not BlockedReason.BELOW_STRIPE_MINIMUM.about_the_account
+    assert decide(dataclasses.replace(READY, balance=999, minimum=1000, target=1049)).opens
+    small = RechargeRequest(TriggeredBy.MANUAL, amount=48)  # 48 + 1 fee = 49 < 50
+    assert decide(READY, small).blocked is BlockedReason.BELOW_STRIPE_MINIMUM
+    assert decide(READY, RechargeRequest(TriggeredBy.MANUAL, amount=49)).opens  # 49 + 1
+    huge = RechargeRequest(TriggeredBy.MANUAL, amount=99_000_000)  # + 2.9 % > 99,999,999
+    assert decide(READY, huge).blocked is BlockedReason.ABOVE_STRIPE_MAXIMUM
+    yen = dataclasses.replace(READY, currency="jpy", balance=0, minimum=100, target=149)
+    assert decide(dataclasses.replace(yen, balance=99)).blocked is None  # 50 + 1 fee yen
+    gbp = dataclasses.replace(READY, currency="gbp", balance=999, minimum=1000, target=1029)
+    assert decide(gbp).opens  # 30 + 1 = 31 pence ≥ 30
+    unknown = dataclasses.replace(READY, currency="krw", balance=0, minimum=1, target=2)
+    assert decide(unknown).opens  # no published minimum: Stripe decides

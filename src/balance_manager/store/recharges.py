@@ -105,6 +105,7 @@ async def accounts(
                 minimum=r.minimum_balance,
                 target=r.target_balance,
                 max_amount=r.max_recharge_amount,
+                currency=r.currency,
                 max_daily=r.max_daily_recharges,
                 auto_enabled=bool(r.auto_recharge_enabled),
                 paused=r.paused_reason is not None,

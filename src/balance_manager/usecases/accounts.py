@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from balance_manager import ids, money, policy, posting
+from balance_manager import charge_limits, ids, money, policy, posting
 from balance_manager.amounts import parse_amount, parse_currency
 from balance_manager.errors import Conflict, InvalidInput, NotFound
 from balance_manager.settings import Settings
@@ -95,6 +95,7 @@ async def create_user_in(
     cur = parse_currency(new.currency or settings.default_currency)
     config = _validated_config(
         cur,
+        settings.fee_rule,
         minimum=parse_amount(
             settings.default_minimum_balance
             if new.minimum_balance is None
@@ -191,6 +192,7 @@ class _Config:
 
 def _validated_config(
     cur: money.Currency,
+    fee_rule: policy.FeeRule,
     *,
     minimum: int,
     target: int,
@@ -234,6 +236,7 @@ def _validated_config(
             code="threshold_not_above_floor",
             field="lowBalanceThreshold",
         )
+    _check_chargeable(cur, fee_rule, minimum=minimum, target=target, max_amount=max_amount)
     warnings = []
     if not policy.full_top_up_possible(minimum=minimum, target=target, max_amount=max_amount):
         gap = money.to_major(target - minimum, cur)
@@ -242,6 +245,41 @@ def _validated_config(
             f"minimumBalance ({gap}): one recharge cannot bring the balance to the target"
         )
     return _Config(minimum, target, max_daily, max_amount, floor, low_balance, warnings)
+
+
+def _check_chargeable(
+    cur: money.Currency, fee_rule: policy.FeeRule, *, minimum: int, target: int, max_amount: int
+) -> None:
+    """Every automatic recharge the config can make must be a charge Stripe accepts: the
+    smallest (balance just below the minimum, up to the target) not below Stripe's minimum
+    for the currency, the largest (``maxRechargeAmount`` plus its fee) not above its maximum.
+    """
+    limits = charge_limits.limits_for(cur.code)
+    smallest = policy.smallest_automatic_recharge(
+        minimum=minimum, target=target, max_amount=max_amount, fee_rule=fee_rule
+    )
+    if limits.violation(smallest.total_charge) is charge_limits.Violation.BELOW_MINIMUM:
+        assert limits.minimum is not None
+        # The gap is what the customer chose; a too-small cap is the operator's.
+        field = "maxRechargeAmount" if smallest.capped else "targetBalance"
+        raise InvalidInput(
+            f"the smallest automatic recharge would charge "
+            f"{money.to_major(smallest.total_charge, cur)} {cur.code.upper()}, below Stripe's "
+            f"minimum charge of {money.to_major(limits.minimum, cur)} {cur.code.upper()}: "
+            "raise targetBalance - minimumBalance"
+            + (" and maxRechargeAmount" if smallest.capped else ""),
+            code=charge_limits.Violation.BELOW_MINIMUM.value,
+            field=field,
+        )
+    largest = policy.largest_recharge(max_amount=max_amount, fee_rule=fee_rule)
+    if limits.violation(largest) is charge_limits.Violation.ABOVE_MAXIMUM:
+        raise InvalidInput(
+            f"a recharge of maxRechargeAmount would charge {money.to_major(largest, cur)} "
+            f"{cur.code.upper()}, above Stripe's maximum charge of "
+            f"{money.to_major(limits.maximum, cur)} {cur.code.upper()}",
+            code=charge_limits.Violation.ABOVE_MAXIMUM.value,
+            field="maxRechargeAmount",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +320,7 @@ async def update_config(svc: Services, user_id: str, changes: ConfigChanges) -> 
         cur = money.currency(user.currency)
         merged = _validated_config(
             cur,
+            svc.rules.fee_rule,
             minimum=found.minimum_balance
             if changes.minimum_balance is None
             else parse_amount(changes.minimum_balance, cur, field="minimumBalance"),

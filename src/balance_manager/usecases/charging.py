@@ -22,7 +22,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from balance_manager import policy, posting
+from balance_manager import charge_limits, policy, posting
 from balance_manager.payments.gateway import (
     ChargeOutcome,
     ChargeResult,
@@ -291,11 +291,19 @@ async def settle_in(
         record.completed_at = now
         return Settled.CANCELED
 
-    # Declined: back off, and pause after too many in a row.
     record.status = RechargeStatus.FAILED
     record.completed_at = now
     record.failure_code = result.failure_code or "card_declined"
     record.failure_message = result.failure_message or "the card was declined"
+    if charge_limits.is_amount_refusal(record.failure_code):
+        # Stripe refused the amount, not the card: no decline counted, no pause. The record
+        # still waits the base backoff once, so that a currency whose limits we do not know
+        # is not asked again at every usage event.
+        record.next_attempt_at = now + timedelta(seconds=rules.backoff_seconds)
+        await _event(session, "recharge.failed", record, now, failureCode=record.failure_code)
+        return Settled.FAILED
+
+    # Declined: back off, and pause after too many in a row.
     config.consecutive_failures += 1
     record.next_attempt_at = now + timedelta(
         seconds=rules.backoff_after(config.consecutive_failures)

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from balance_manager import money, policy
+from balance_manager import charge_limits, money, policy
 from balance_manager.amounts import parse_amount
 from balance_manager.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from balance_manager.states import IN_FLIGHT, RechargeStatus, TriggeredBy, TriggerSource
@@ -104,6 +104,10 @@ _REFUSALS = {
     policy.BlockedReason.DAILY_LIMIT: "maxDailyRecharges reached for today",
     policy.BlockedReason.NOTHING_TO_RECHARGE: "the balance is already at or above the target; "
     "send an amount to top up anyway",
+    policy.BlockedReason.BELOW_STRIPE_MINIMUM: "the recharge would charge less than Stripe's "
+    "minimum charge for the currency; send a larger amount",
+    policy.BlockedReason.ABOVE_STRIPE_MAXIMUM: "the recharge would charge more than Stripe's "
+    "maximum charge for the currency; send a smaller amount",
 }
 _CONFLICTS = {policy.BlockedReason.RECHARGE_IN_FLIGHT, policy.BlockedReason.DAILY_LIMIT}
 
@@ -137,7 +141,7 @@ async def request_manual(
         max_amount = await session.scalar(
             select(BalanceConfig.max_recharge_amount).where(BalanceConfig.user_id == user_id)
         )
-        explicit = _manual_amount(amount, cur, max_amount=max_amount)
+        explicit = _manual_amount(amount, cur, max_amount=max_amount, fee_rule=svc.rules.fee_rule)
         opened = (
             await open_for(
                 conn,
@@ -169,7 +173,9 @@ async def request_manual(
         return ManualOutcome(record, balance, cur)
 
 
-def _manual_amount(value: object, cur: money.Currency, *, max_amount: int | None) -> int | None:
+def _manual_amount(
+    value: object, cur: money.Currency, *, max_amount: int | None, fee_rule: policy.FeeRule
+) -> int | None:
     """The amount of a manual recharge: explicit (validated) or None for "up to the target"."""
     if value is None:
         return None
@@ -178,6 +184,22 @@ def _manual_amount(value: object, cur: money.Currency, *, max_amount: int | None
         raise InvalidInput(
             f"amount must not exceed maxRechargeAmount ({money.to_major(max_amount, cur)})",
             code="above_max_recharge_amount",
+            field="amount",
+        )
+    total = amount + fee_rule.fee_for(amount)
+    limits = charge_limits.limits_for(cur.code)
+    violation = limits.violation(total)
+    if violation is not None:
+        bound = limits.minimum if limits.minimum is not None and total < limits.minimum else None
+        what = (
+            f"below Stripe's minimum charge of {money.to_major(bound, cur)}"
+            if bound is not None
+            else f"above Stripe's maximum charge of {money.to_major(limits.maximum, cur)}"
+        )
+        raise InvalidInput(
+            f"a recharge of {money.to_major(amount, cur)} would charge "
+            f"{money.to_major(total, cur)} {cur.code.upper()}, {what} {cur.code.upper()}",
+            code=violation.value,
             field="amount",
         )
     return amount
