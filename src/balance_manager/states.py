@@ -13,7 +13,25 @@ class LedgerKind(StrEnum):
     USAGE = "usage"
     RECHARGE = "recharge"
     ADJUSTMENT = "adjustment"
+    # Money moving back out of a recharge, each keyed by its Stripe object id (see
+    # ``reversals``): a refund, a refund the bank returned, a dispute's withdrawal and its
+    # reinstatement when the dispute is won.
     REFUND = "refund"
+    REFUND_REVERSAL = "refund_reversal"
+    DISPUTE = "dispute"
+    DISPUTE_REVERSAL = "dispute_reversal"
+
+
+# Kinds whose reference is a Stripe object id, unique across users (a partial unique index).
+STRIPE_REFERENCED = frozenset(
+    {
+        LedgerKind.RECHARGE,
+        LedgerKind.REFUND,
+        LedgerKind.REFUND_REVERSAL,
+        LedgerKind.DISPUTE,
+        LedgerKind.DISPUTE_REVERSAL,
+    }
+)
 
 
 class RechargeStatus(StrEnum):
@@ -77,3 +95,38 @@ class DeliveryStatus(StrEnum):
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+
+class ReversalKind(StrEnum):
+    """Money a charge gives back after it succeeded: a refund, or a dispute (chargeback)."""
+
+    REFUND = "refund"
+    DISPUTE = "dispute"
+
+
+class ReversalEffect(StrEnum):
+    """Where a refund or dispute stands against the balance; it only moves forward
+    (``none → applied → released``, or ``none → released``), so each ledger entry it causes is
+    written once."""
+
+    NONE = "none"  # seen, no money moved yet (a dispute inquiry, a refund not yet made)
+    APPLIED = "applied"  # the money left: the credit it bought was taken back
+    RELEASED = "released"  # the money came back (refund failed, dispute won) or never left
+
+
+class AnomalyKind(StrEnum):
+    """Money movements the service could not match to its own records: for the operator."""
+
+    # A succeeded PaymentIntent names a recharge it does not belong to (customer, amount,
+    # currency or PaymentIntent differ): the money was taken, nothing was credited.
+    PAYMENT_MISMATCH = "payment_mismatch"
+    # A succeeded PaymentIntent of one of our customers that matches no recharge.
+    UNMATCHED_PAYMENT = "unmatched_payment"
+    # A recharge credited (or marked succeeded) whose PaymentIntent Stripe does not show as
+    # succeeded.
+    CREDIT_WITHOUT_PAYMENT = "credit_without_payment"
+    # A refund or dispute of one of our customers' payments that matches no credited recharge.
+    UNMATCHED_REVERSAL = "unmatched_reversal"
+    # A recharge's own succeeded PaymentIntent that settling could not credit (the record
+    # says succeeded, the ledger has no credit).
+    UNCREDITED_PAYMENT = "uncredited_payment"

@@ -200,10 +200,15 @@ async def test_out_of_order_webhooks_never_undo_a_credit(
     e, user = engine_app, worked_example_user
     await e.usage(user, 50, "u1", operator)
     (record,) = await e.records(user)
-    # The success webhook beats the worker's own settle (e.g. a lost response).
+    async with e.sessions.begin() as session:
+        customer = (await session.get(User, user)).stripe_customer_id  # type: ignore[union-attr]
+    # The success webhook beats the worker's own settle (e.g. a lost response): the intent
+    # as Stripe sends it, for this record's customer, amount and currency.
     fake_intent = {
         "id": "pi_from_webhook_first",
+        "object": "payment_intent",
         "status": "succeeded",
+        "customer": customer,
         "amount": 66885,
         "currency": "usd",
         "metadata": {"recharge_id": record.id, "user_id": user},
@@ -216,13 +221,13 @@ async def test_out_of_order_webhooks_never_undo_a_credit(
     async with e.sessions.begin() as session:
         assert (
             await stripe_events.settle_payment_intent(
-                e.svc, session, {"data": {"object": fake_intent}}, {}
+                e.svc, session, {"data": {"object": fake_intent}}, stripe_events.Prefetched()
             )
             == "credited"
         )
     async with e.sessions.begin() as session:
         assert await stripe_events.settle_payment_intent(
-            e.svc, session, {"data": {"object": failed_intent}}, {}
+            e.svc, session, {"data": {"object": failed_intent}}, stripe_events.Prefetched()
         ) == ("ignored_terminal")
     assert await e.credits(user) == 1
     assert (await e.records(user))[0].status == "succeeded"

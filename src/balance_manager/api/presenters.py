@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from balance_manager import money
+from balance_manager import money, reversals
 from balance_manager.api import schemas
 from balance_manager.store.models import (
     BalanceConfig,
@@ -16,7 +16,7 @@ from balance_manager.store.models import (
     WebhookEndpoint,
 )
 from balance_manager.store.paging import Page
-from balance_manager.usecases import recharges, usage, webhooks_out
+from balance_manager.usecases import recharges, refunds, usage, webhooks_out
 
 
 def user(u: User) -> schemas.UserOut:
@@ -71,6 +71,15 @@ def recharge_record(r: RechargeRecord, cur: money.Currency) -> schemas.RechargeR
         failure_message=r.failure_message,
         created_at=r.created_at,
         completed_at=r.completed_at,
+        amount_refunded=money.to_major(r.amount_refunded, cur),
+        amount_disputed=money.to_major(r.amount_disputed, cur),
+        credit_reversed=money.to_major(
+            reversals.credit_share(
+                r.amount_refunded + r.amount_disputed, amount=r.amount, total=r.total_charge
+            ),
+            cur,
+        ),
+        dispute_status=r.dispute_status,
     )
 
 
@@ -237,4 +246,17 @@ def webhook_delivery_log(found: webhooks_out.DeliveryLog) -> schemas.WebhookDeli
     return schemas.WebhookDeliveryLogOut(
         **webhook_delivery(found.delivery, found.event_type).model_dump(),
         log=[webhook_attempt(a) for a in found.attempts],
+    )
+
+
+def refund(outcome: refunds.RefundOutcome) -> schemas.RefundOut:
+    cur = outcome.currency
+    return schemas.RefundOut(
+        refund_id=outcome.refund.id,
+        status=outcome.refund.status,
+        amount=money.to_major(outcome.refund.amount, cur),
+        balance_debited=money.to_major(-outcome.credit, cur),
+        balance=money.to_major(outcome.balance, cur),
+        currency=cur.code,
+        recharge=recharge_record(outcome.record, cur),
     )

@@ -185,6 +185,17 @@ class RechargeRecordOut(OutputModel):
     failure_message: str | None
     created_at: datetime
     completed_at: datetime | None
+    amount_refunded: MoneyOut = Field(
+        default=Decimal(0), description="Of the total charge, given back to the card by refunds."
+    )
+    amount_disputed: MoneyOut = Field(
+        default=Decimal(0), description="Of the total charge, held by a dispute (open or lost)."
+    )
+    credit_reversed: MoneyOut = Field(
+        default=Decimal(0),
+        description="Credit taken back from the balance by those refunds and disputes.",
+    )
+    dispute_status: str | None = None
 
 
 class HistoryOut(OutputModel):
@@ -316,6 +327,27 @@ class RechargeOut(OutputModel):
     status: str
     failure_code: str | None
     failure_message: str | None
+
+
+class RefundIn(InputModel):
+    amount: MoneyIn | None = Field(
+        default=None,
+        description="Money back to the card, in major units (at most what is neither refunded "
+        "nor disputed yet); omitted: all of it.",
+    )
+    reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None = None
+
+
+class RefundOut(OutputModel):
+    refund_id: str
+    status: str
+    amount: MoneyOut = Field(description="Money back to the card.")
+    balance_debited: MoneyOut = Field(
+        description="Credit this refund took from the balance (the credit's share of amount)."
+    )
+    balance: MoneyOut
+    currency: str
+    recharge: RechargeRecordOut
 
 
 class RechargeActionOut(OutputModel):

@@ -10,6 +10,9 @@ Exception tree (callers catch ``GatewayError``)::
 
 A declined or authentication-needing charge is *not* an exception: it is a ``ChargeResult``
 value with ``outcome`` DECLINED or REQUIRES_ACTION.
+
+Refunds and disputes are read as ``RefundInfo`` / ``DisputeInfo`` values; reconciliation
+lists PaymentIntents, refunds and disputes created since a time (``list_*``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import functools
 import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -71,6 +75,50 @@ class ChargeResult:
     failure_code: str | None = None  # Stripe's decline_code or code
     failure_message: str | None = None
     metadata: dict[str, str] | None = None
+    customer_id: str | None = None  # whom Stripe charged (settlement checks it is ours)
+    created: int | None = None  # Unix seconds
+
+    @property
+    def recharge_id(self) -> str | None:
+        """The record this PaymentIntent claims to be for (a claim, not a proof)."""
+        return (self.metadata or {}).get("recharge_id")
+
+
+@dataclass(frozen=True, slots=True)
+class RefundInfo:
+    id: str
+    payment_intent_id: str | None
+    charge_id: str | None
+    amount: int
+    currency: str
+    status: str
+    reason: str | None
+    created: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeInfo:
+    id: str
+    payment_intent_id: str | None
+    charge_id: str | None
+    amount: int
+    currency: str
+    status: str
+    reason: str | None
+    created: int | None
+    # From its balance transactions (None: Stripe gave none): the disputed funds were
+    # taken from the account, and given back (won).
+    withdrawn: bool | None = None
+    reinstated: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentReversals:
+    """A PaymentIntent as it is now, with its refunds and disputes."""
+
+    intent: ChargeResult
+    refunds: list[RefundInfo] = field(default_factory=list)
+    disputes: list[DisputeInfo] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +371,72 @@ class StripeGateway:
                 break
         return None
 
+    # ------------------------------------------------------------------ refunds, disputes
+
+    async def create_refund(
+        self,
+        *,
+        payment_intent_id: str,
+        amount: int | None,
+        reason: str | None,
+        idempotency_key: str,
+        metadata: dict[str, str],
+    ) -> RefundInfo:
+        """Refund (part of) a PaymentIntent's charge; ``amount`` None: all that is left.
+        Stripe's refusals (already refunded, disputed, too much) are StripeRejected with
+        Stripe's code."""
+        params: stripe.params.RefundCreateParams = {
+            "payment_intent": payment_intent_id,
+            "metadata": dict(metadata),
+        }
+        if amount is not None:
+            params["amount"] = amount
+        if reason is not None:
+            params["reason"] = reason
+        refund = await self._call(
+            "refunds.create",
+            lambda: self._client.v1.refunds.create_async(
+                params=params, options={"idempotency_key": idempotency_key}
+            ),
+        )
+        return refund_info(refund)
+
+    async def retrieve_reversals(self, payment_intent_id: str) -> PaymentReversals:
+        """The PaymentIntent with all its refunds and disputes (what a refund or dispute
+        event is settled with: Stripe's state now, not the event's story)."""
+        intent = await self.retrieve_payment_intent(payment_intent_id)
+        query = {"payment_intent": payment_intent_id, "limit": 100}
+        refunds = [
+            refund_info(r)
+            async for r in self._each("refunds.list", self._client.v1.refunds.list_async, query)
+        ]
+        disputes = [
+            dispute_info(d)
+            async for d in self._each("disputes.list", self._client.v1.disputes.list_async, query)
+        ]
+        return PaymentReversals(intent, refunds, disputes)
+
+    async def list_payment_intents(self, *, since: datetime) -> AsyncIterator[ChargeResult]:
+        """Every PaymentIntent of the account created at or after ``since``, newest first."""
+        async for intent in self._each(
+            "payment_intents.list",
+            self._client.v1.payment_intents.list_async,
+            _created_since(since),
+        ):
+            yield intent_result(intent)
+
+    async def list_refunds(self, *, since: datetime) -> AsyncIterator[RefundInfo]:
+        async for refund in self._each(
+            "refunds.list", self._client.v1.refunds.list_async, _created_since(since)
+        ):
+            yield refund_info(refund)
+
+    async def list_disputes(self, *, since: datetime) -> AsyncIterator[DisputeInfo]:
+        async for dispute in self._each(
+            "disputes.list", self._client.v1.disputes.list_async, _created_since(since)
+        ):
+            yield dispute_info(dispute)
+
     async def _each(
         self, what: str, fetch: Callable[..., Awaitable[Any]], params: dict[str, Any]
     ) -> AsyncIterator[Any]:
@@ -456,6 +570,10 @@ def _fresh_key(kind: str) -> str:
     return f"bm-{kind}-{uuid.uuid4().hex}"
 
 
+def _created_since(since: datetime) -> dict[str, Any]:
+    return {"created": {"gte": int(since.timestamp())}, "limit": 100}
+
+
 def _retryable(exc: stripe.StripeError) -> bool:
     if isinstance(exc, stripe.APIConnectionError):
         return True
@@ -567,6 +685,45 @@ def intent_result(intent: object) -> ChargeResult:
         failure_code=failure_code,
         failure_message=failure_message,
         metadata=_metadata(intent),
+        customer_id=stripe_id(stripe_field(intent, "customer")),
+        created=stripe_field(intent, "created"),
+    )
+
+
+def refund_info(refund: object) -> RefundInfo:
+    """A Stripe Refund (object or event payload) as a value."""
+    return RefundInfo(
+        id=str(stripe_id(refund)),
+        payment_intent_id=stripe_id(stripe_field(refund, "payment_intent")),
+        charge_id=stripe_id(stripe_field(refund, "charge")),
+        amount=int(stripe_field(refund, "amount") or 0),
+        currency=str(stripe_field(refund, "currency") or ""),
+        status=str(stripe_field(refund, "status") or ""),
+        reason=stripe_field(refund, "reason"),
+        created=stripe_field(refund, "created"),
+    )
+
+
+def dispute_info(dispute: object) -> DisputeInfo:
+    """A Stripe Dispute as a value; ``withdrawn`` / ``reinstated`` read from the signs of
+    its balance transactions (their amounts may be in another currency, the signs not)."""
+    transactions = stripe_field(dispute, "balance_transactions")
+    withdrawn = reinstated = None
+    if transactions is not None:
+        amounts = [int(stripe_field(t, "amount") or 0) for t in transactions]
+        withdrawn = any(a < 0 for a in amounts)
+        reinstated = any(a > 0 for a in amounts)
+    return DisputeInfo(
+        id=str(stripe_id(dispute)),
+        payment_intent_id=stripe_id(stripe_field(dispute, "payment_intent")),
+        charge_id=stripe_id(stripe_field(dispute, "charge")),
+        amount=int(stripe_field(dispute, "amount") or 0),
+        currency=str(stripe_field(dispute, "currency") or ""),
+        status=str(stripe_field(dispute, "status") or ""),
+        reason=stripe_field(dispute, "reason"),
+        created=stripe_field(dispute, "created"),
+        withdrawn=withdrawn,
+        reinstated=reinstated,
     )
 
 
@@ -594,4 +751,6 @@ def _card_error_result(
         else (decline_code or code or "card_declined"),
         failure_message=message,
         metadata=_metadata(intent) if intent is not None else dict(metadata),
+        customer_id=stripe_id(stripe_field(intent, "customer")),
+        created=stripe_field(intent, "created"),
     )

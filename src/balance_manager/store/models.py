@@ -30,9 +30,13 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from balance_manager.states import (
+    STRIPE_REFERENCED,
+    AnomalyKind,
     DeliveryStatus,
     LedgerKind,
     RechargeStatus,
+    ReversalEffect,
+    ReversalKind,
     TriggeredBy,
     TriggerSource,
 )
@@ -90,6 +94,14 @@ def _enum(cls: type[StrEnum], length: int) -> Enum:
 
 
 _IN_FLIGHT_SQL = "status IN ('pending', 'processing', 'requires_action')"
+
+
+def _in(values: frozenset[str] | type[StrEnum]) -> str:
+    """``'a', 'b'`` for an SQL ``IN`` list, sorted so the schema text is stable."""
+    return ", ".join(f"'{v}'" for v in sorted(str(v) for v in values))
+
+
+_STRIPE_REFERENCED_SQL = f"kind IN ({_in(STRIPE_REFERENCED)})"
 
 
 class User(Base):
@@ -160,12 +172,12 @@ class LedgerEntry(Base):
             "kind",
             "reference",
             unique=True,
-            sqlite_where=text("kind IN ('recharge', 'refund')"),
-            postgresql_where=text("kind IN ('recharge', 'refund')"),
+            sqlite_where=text(_STRIPE_REFERENCED_SQL),
+            postgresql_where=text(_STRIPE_REFERENCED_SQL),
         ),
         Index("ix_ledger_entries_user_id_id", "user_id", "id"),
         CheckConstraint("amount <> 0", name="amount_not_zero"),
-        CheckConstraint("kind IN ('usage', 'recharge', 'adjustment', 'refund')", name="kind_known"),
+        CheckConstraint(f"kind IN ({_in(LedgerKind)})", name="kind_known"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -206,6 +218,9 @@ class RechargeRecord(Base):
             "trigger_detail IN ('usage', 'sweep', 'card', 'manual')", name="trigger_detail_known"
         ),
         CheckConstraint("amount > 0 AND fee >= 0 AND total_charge = amount + fee", name="sums"),
+        CheckConstraint(
+            "amount_refunded >= 0 AND amount_disputed >= 0", name="reversed_not_negative"
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -232,6 +247,76 @@ class RechargeRecord(Base):
     # W3C traceparent of the span that opened the record (only with tracing on): the
     # worker's charge links to it, so a trace shows which debit caused which charge.
     trace_parent: Mapped[str | None] = mapped_column(String(64))
+    # What refunds and disputes currently hold back of the charge (minor units of the total
+    # charge, fee included): the credit they took back is ``reversals.credit_share`` of the
+    # sum. ``dispute_status`` is Stripe's status of the charge's dispute, if any.
+    amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    amount_disputed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    dispute_status: Mapped[str | None] = mapped_column(String(32))
+
+
+class ChargeReversal(Base):
+    """A refund or dispute of a credited recharge's charge, as last seen from Stripe, and how
+    far it has moved the balance (``effect`` only moves forward, so each of its ledger
+    entries — keyed by this id — is written once)."""
+
+    __tablename__ = "charge_reversals"
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({_in(ReversalKind)})", name="kind_known"),
+        CheckConstraint(f"effect IN ({_in(ReversalEffect)})", name="effect_known"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+    )
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)  # re_… / du_…
+    kind: Mapped[ReversalKind] = mapped_column(_enum(ReversalKind, 16))
+    recharge_id: Mapped[str] = mapped_column(
+        ForeignKey("recharge_records.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    amount: Mapped[int] = mapped_column(BigInteger)  # of the charge, minor units
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(32))  # Stripe's
+    reason: Mapped[str | None] = mapped_column(String(64))
+    effect: Mapped[ReversalEffect] = mapped_column(_enum(ReversalEffect, 16))
+    credit_amount: Mapped[int] = mapped_column(BigInteger, default=0)  # net, signed
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PaymentAnomaly(Base):
+    """Money Stripe moved that matches none of our records: for the operator to look at.
+    One row per (kind, Stripe object)."""
+
+    __tablename__ = "payment_anomalies"
+    __table_args__ = (
+        UniqueConstraint("kind", "reference"),
+        CheckConstraint(f"kind IN ({_in(AnomalyKind)})", name="kind_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    kind: Mapped[AnomalyKind] = mapped_column(_enum(AnomalyKind, 32))
+    reference: Mapped[str] = mapped_column(String(255))  # the Stripe object's id
+    user_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    recharge_id: Mapped[str | None] = mapped_column(String(64))  # the record it claimed
+    customer_id: Mapped[str | None] = mapped_column(String(255))
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    detail: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ReconciliationRun(Base):
+    """Each comparison of Stripe with the ledger, and its report (JSON) for the operator."""
+
+    __tablename__ = "reconciliation_runs"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    since: Mapped[datetime] = mapped_column()
+    repaired: Mapped[int] = mapped_column(Integer, default=0)
+    differences: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class ApiKey(Base):

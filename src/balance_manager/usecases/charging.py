@@ -7,9 +7,13 @@ The story of one recharge, after it was opened (``usecases.recharges``):
    already claimed.
 2. **Charge** (:func:`charge`) — outside any transaction, through the gateway, with the
    record id as the Stripe idempotency key and in the PaymentIntent's metadata.
-3. **Settle** (:func:`settle`) — in one transaction: mark the record and, on success, credit
-   the ledger keyed by the PaymentIntent id, so the credit lands once whichever path (the
-   charge's response, a webhook, refresh, reconciliation) gets there first.
+3. **Settle** (:func:`settle`) — in one transaction: check that the PaymentIntent is the
+   record's own (``matching``: customer, amount, currency, the record's PaymentIntent once
+   known — its ``metadata.recharge_id`` is only a claim), mark the record and, on success,
+   credit the ledger keyed by the PaymentIntent id, so the credit lands once whichever path
+   (the charge's response, a webhook, refresh, reconciliation) gets there first. A succeeded
+   PaymentIntent that is not the record's own is never dropped: it becomes a payment anomaly
+   for the operator (``usecases.anomalies``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from balance_manager import charge_limits, policy, posting
+from balance_manager import charge_limits, matching, policy, posting
 from balance_manager.payments.gateway import (
     ChargeOutcome,
     ChargeResult,
@@ -30,11 +34,12 @@ from balance_manager.payments.gateway import (
     StripeGateway,
     StripeUnavailable,
 )
-from balance_manager.states import LedgerKind, RechargeStatus
+from balance_manager.states import AnomalyKind, LedgerKind, RechargeStatus
 from balance_manager.store import ledger, outbox
 from balance_manager.store import recharges as records
 from balance_manager.store.models import BalanceConfig, RechargeRecord, User
 from balance_manager.telemetry import metrics, tracing
+from balance_manager.usecases import anomalies
 from balance_manager.usecases.services import Services
 
 log = structlog.get_logger(__name__)
@@ -87,7 +92,9 @@ class Settled(StrEnum):
     FAILED = "failed"
     FAILED_PAUSED = "failed_paused"
     IGNORED_TERMINAL = "ignored_terminal"
+    # Not the record's PaymentIntent: nothing changes (and, had it taken money, an anomaly).
     PAYMENT_INTENT_MISMATCH = "payment_intent_mismatch"
+    ANOMALY = "anomaly_recorded"
     UNKNOWN_RECORD = "unknown_record"
     RETRY_LATER = "retry_later"
 
@@ -201,6 +208,40 @@ async def settle(svc: Services, record_id: str, result: ChargeResult) -> Settled
         return await settle_in(session, record_id, result, rules=svc.rules, now=svc.clock())
 
 
+@dataclass(slots=True)
+class LockedRecord:
+    """A record locked for settling, with its user's locked account (for ledger postings in
+    the same transaction), config and Stripe customer."""
+
+    accounts: dict[str, posting.Account]
+    record: RechargeRecord
+    config: BalanceConfig
+    customer_id: str | None
+
+
+async def lock_record(session: AsyncSession, record_id: str) -> LockedRecord | None:
+    """Lock a record's user (then the record) once, for everything this transaction does to
+    them; None when there is no such record."""
+    conn = await session.connection()
+    accounts = await ledger.lock_account_of(
+        conn,
+        select(RechargeRecord.user_id).where(RechargeRecord.id == record_id).scalar_subquery(),
+    )
+    if not accounts:
+        return None
+    record, config, customer_id = (
+        await session.execute(
+            select(RechargeRecord, BalanceConfig, User.stripe_customer_id)
+            .join(BalanceConfig, BalanceConfig.user_id == RechargeRecord.user_id)
+            .join(User, User.id == RechargeRecord.user_id)
+            .where(RechargeRecord.id == record_id)
+            .with_for_update(of=RechargeRecord)
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    return LockedRecord(accounts, record, config, customer_id)
+
+
 async def settle_in(
     session: AsyncSession,
     record_id: str,
@@ -209,34 +250,63 @@ async def settle_in(
     rules: policy.RechargeRules,
     now: datetime,
 ) -> Settled:
-    """Apply a charge outcome to a record, once, inside the caller's transaction.
+    """Apply a charge outcome to a record, once, inside the caller's transaction."""
+    locked = await lock_record(session, record_id)
+    if locked is None:
+        return Settled.UNKNOWN_RECORD
+    return await settle_locked(session, locked, result, rules=rules, now=now)
 
-    A succeeded PaymentIntent is credited whatever the record's status says (a customer may
-    complete authentication on a PaymentIntent we had given up on): money taken is never
-    lost. Anything else never moves a record out of a terminal status, so late or duplicate
-    events are harmless.
+
+async def settle_locked(
+    session: AsyncSession,
+    locked: LockedRecord,
+    result: ChargeResult,
+    *,
+    rules: policy.RechargeRules,
+    now: datetime,
+) -> Settled:
+    """Apply a charge outcome to a locked record.
+
+    Only the record's own PaymentIntent settles it (:func:`matching.mismatch`); another one
+    changes nothing, and when it took money it is recorded as a payment anomaly. A succeeded
+    PaymentIntent is credited whatever the record's status says (a customer may complete
+    authentication on a PaymentIntent we had given up on): money taken is never lost.
+    Anything else never moves a record out of a terminal status, so late or duplicate events
+    are harmless. Stripe refusing the *amount* (``amount_too_small`` / ``amount_too_large``)
+    is not a decline of the card: it neither counts towards the pause nor doubles the backoff.
     """
     conn = await session.connection()
-    locked = await ledger.lock_account_of(
-        conn,
-        select(RechargeRecord.user_id).where(RechargeRecord.id == record_id).scalar_subquery(),
-    )
-    if not locked:
-        return Settled.UNKNOWN_RECORD
-    row = (
-        await session.execute(
-            select(RechargeRecord, BalanceConfig)
-            .join(BalanceConfig, BalanceConfig.user_id == RechargeRecord.user_id)
-            .where(RechargeRecord.id == record_id)
-            .with_for_update(of=RechargeRecord)
-            .execution_options(populate_existing=True)
+    record, config, customer_id = locked.record, locked.config, locked.customer_id
+    if result.payment_intent_id:
+        problem = matching.mismatch(
+            matching.Claimant(
+                record.payment_intent_id, customer_id, record.total_charge, record.currency
+            ),
+            matching.Intent(
+                result.payment_intent_id, result.customer_id, result.amount, result.currency
+            ),
         )
-    ).one()
-    record, config = row
-    if result.payment_intent_id and record.payment_intent_id is None:
+        if problem is not None:
+            log.warning(
+                "payment_intent_mismatch",
+                record_id=record.id,
+                payment_intent_id=result.payment_intent_id,
+                mismatch=str(problem),
+                outcome=str(result.outcome),
+            )
+            if result.outcome is not ChargeOutcome.SUCCEEDED:
+                return Settled.PAYMENT_INTENT_MISMATCH
+            await anomalies.record_payment(
+                conn,
+                result,
+                kind=AnomalyKind.PAYMENT_MISMATCH,
+                detail=f"succeeded PaymentIntent names recharge {record.id} but its "
+                f"{problem} does not match the recharge's",
+                recharge_id=record.id,
+                now=now,
+            )
+            return Settled.ANOMALY
         record.payment_intent_id = result.payment_intent_id
-    if result.payment_intent_id and record.payment_intent_id != result.payment_intent_id:
-        return Settled.PAYMENT_INTENT_MISMATCH
     record.updated_at = now
 
     if result.outcome is ChargeOutcome.SUCCEEDED:
@@ -254,7 +324,7 @@ async def settle_in(
                 )
             ],
             now=now,
-            locked=locked,
+            locked=locked.accounts,
         )
         entry = posted.results[0].entry
         record.status = RechargeStatus.SUCCEEDED
@@ -289,6 +359,9 @@ async def settle_in(
     if result.outcome is ChargeOutcome.CANCELED:
         record.status = RechargeStatus.CANCELED
         record.completed_at = now
+        if result.failure_code:  # e.g. "expired": never charged within Stripe's 24 hours
+            record.failure_code = result.failure_code
+            record.failure_message = result.failure_message
         return Settled.CANCELED
 
     record.status = RechargeStatus.FAILED

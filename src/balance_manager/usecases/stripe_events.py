@@ -7,11 +7,16 @@ whole. A handler that raises rolls everything back and the route answers 5xx, so
 delivers the event again.
 
 Handlers never call Stripe inside the event's transaction: what they need from Stripe is
-read first (:func:`_prefetch`), then re-checked against the rows they lock.
+read first (``_PREFETCH``), then re-checked against the rows they lock.
 
 - ``payment_intent.*`` → :func:`charging.settle_in`, the function the worker uses, so a
   credit lands once whichever arrives first; stale or duplicate events cannot move a settled
-  record back.
+  record back. A succeeded PaymentIntent that settles no recharge (it claims one that is not
+  its own, or charged one of our customers without naming one) becomes a payment anomaly.
+- ``charge.refunded``, ``charge.refund.updated``, ``refund.*``, ``charge.dispute.*`` → the
+  PaymentIntent's refunds and disputes as Stripe has them now (read first) through
+  :func:`refunds.apply_in`: each moves the ledger once, whichever event (or the refund API's
+  own answer) gets there first.
 - ``setup_intent.succeeded``, ``payment_method.attached|detached`` → our default card follows
   the customer's current cards (Stripe's list, not the event's story, so order and repeats
   don't matter); a new default below the minimum opens the recharge at once.
@@ -23,7 +28,7 @@ read first (:func:`_prefetch`), then re-checked against the rows they lock.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -33,20 +38,33 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from balance_manager.payments.gateway import (
     CardSummary,
+    ChargeOutcome,
+    PaymentReversals,
     StripeNotFound,
     intent_result,
     stripe_field,
     stripe_id,
 )
+from balance_manager.states import AnomalyKind
 from balance_manager.store.models import RechargeRecord, StripeEvent, User
 from balance_manager.telemetry import metrics, tracing
-from balance_manager.usecases import cards, charging
+from balance_manager.usecases import anomalies, cards, charging, refunds
 from balance_manager.usecases.services import Services
 
 log = structlog.get_logger(__name__)
 
 CardLists = dict[str, tuple[list[CardSummary], str | None] | None]
-Handler = Callable[[Services, AsyncSession, Any, CardLists], Awaitable[str]]
+
+
+@dataclass(slots=True)
+class Prefetched:
+    """What a handler needs from Stripe, read before the event's transaction."""
+
+    cards: CardLists = field(default_factory=dict)
+    reversals: PaymentReversals | None = None
+
+
+Handler = Callable[[Services, AsyncSession, Any, Prefetched], Awaitable[str]]
 
 _PAYMENT_INTENT = frozenset(
     {
@@ -65,6 +83,20 @@ _CARD_EVENTS = frozenset(
         "customer.updated",
     }
 )
+_REVERSAL_EVENTS = frozenset(
+    {
+        "charge.refunded",
+        "charge.refund.updated",
+        "refund.created",
+        "refund.updated",
+        "refund.failed",
+        "charge.dispute.created",
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.funds_reinstated",
+    }
+)
 
 
 def _object(event: Any) -> Any:
@@ -72,21 +104,66 @@ def _object(event: Any) -> Any:
 
 
 async def settle_payment_intent(
-    svc: Services, session: AsyncSession, event: Any, _lists: CardLists
+    svc: Services, session: AsyncSession, event: Any, _pre: Prefetched
 ) -> str:
     """The recharge a PaymentIntent event belongs to, settled with the intent's state."""
-    intent = _object(event)
-    record_id = stripe_field(stripe_field(intent, "metadata"), "recharge_id")
+    result = intent_result(_object(event))
+    record_id = result.recharge_id
     if record_id is None:
         record_id = await session.scalar(
-            select(RechargeRecord.id).where(RechargeRecord.payment_intent_id == stripe_id(intent))
+            select(RechargeRecord.id).where(
+                RechargeRecord.payment_intent_id == result.payment_intent_id
+            )
         )
-    if record_id is None:
+    if record_id is not None:
+        outcome = await charging.settle_in(
+            session, record_id, result, rules=svc.rules, now=svc.clock()
+        )
+        if outcome is not charging.Settled.UNKNOWN_RECORD:
+            return str(outcome)
+    if result.outcome is not ChargeOutcome.SUCCEEDED or result.payment_intent_id is None:
+        return "not_a_recharge" if record_id is None else str(charging.Settled.UNKNOWN_RECORD)
+    # Money was taken and no recharge is settled by it: ours to show if it names a recharge
+    # or charged one of our customers.
+    if record_id is None and await cards.user_by_customer(session, result.customer_id) is None:
         return "not_a_recharge"
-    outcome = await charging.settle_in(
-        session, record_id, intent_result(intent), rules=svc.rules, now=svc.clock()
+    await anomalies.record_payment(
+        await session.connection(),
+        result,
+        kind=AnomalyKind.UNMATCHED_PAYMENT,
+        detail="succeeded PaymentIntent of one of our customers that settles no recharge"
+        if record_id is None
+        else f"succeeded PaymentIntent names recharge {record_id}, which does not exist",
+        recharge_id=record_id,
+        now=svc.clock(),
     )
-    return str(outcome)
+    return str(charging.Settled.ANOMALY)
+
+
+def _payment_intent_of(event: Any) -> str | None:
+    """The PaymentIntent a refund, dispute or charge event is about."""
+    return stripe_id(stripe_field(_object(event), "payment_intent"))
+
+
+async def _prefetch_reversals(svc: Services, event: Any) -> Prefetched:
+    """Before the event's transaction: the PaymentIntent with its refunds and disputes."""
+    payment_intent_id = _payment_intent_of(event)
+    if svc.gateway is None or payment_intent_id is None:
+        return Prefetched()
+    try:
+        return Prefetched(reversals=await svc.gateway.retrieve_reversals(payment_intent_id))
+    except StripeNotFound:
+        return Prefetched()
+
+
+async def apply_reversals(
+    svc: Services, session: AsyncSession, _event: Any, pre: Prefetched
+) -> str:
+    """Refunds and disputes of a recharge's charge, applied as Stripe has them now."""
+    if pre.reversals is None:
+        return "not_a_recharge"
+    applied = await refunds.apply_in(session, pre.reversals, svc=svc, now=svc.clock())
+    return applied.outcome
 
 
 async def _affected_users(session: AsyncSession, event: Any) -> list[User]:
@@ -109,12 +186,12 @@ async def _affected_users(session: AsyncSession, event: Any) -> list[User]:
     return [] if user is None else [user]
 
 
-async def _prefetch(svc: Services, event: Any) -> CardLists:
+async def _prefetch_cards(svc: Services, event: Any) -> Prefetched:
     """Before the event's transaction: the affected customers' cards, read from Stripe."""
     if svc.gateway is None or stripe_field(event, "type") not in _CARD_EVENTS:
-        return {}
+        return Prefetched()
     if stripe_field(event, "type") == "customer.updated" and not _default_changed(event):
-        return {}
+        return Prefetched()
     async with svc.sessions.begin() as session:
         customer_ids = {u.stripe_customer_id for u in await _affected_users(session, event)}
     lists: CardLists = {}
@@ -123,11 +200,12 @@ async def _prefetch(svc: Services, event: Any) -> CardLists:
             lists[customer_id] = await svc.gateway.list_cards(customer_id)
         except StripeNotFound:
             lists[customer_id] = None
-    return lists
+    return Prefetched(cards=lists)
 
 
-async def sync_cards(svc: Services, session: AsyncSession, event: Any, lists: CardLists) -> str:
+async def sync_cards(svc: Services, session: AsyncSession, event: Any, pre: Prefetched) -> str:
     """Make each affected user's default a card the customer has now."""
+    lists = pre.cards
     kind = stripe_field(event, "type")
     obj = _object(event)
     preferred = None
@@ -174,7 +252,7 @@ def _default_changed(event: Any) -> bool:
 
 
 async def customer_deleted(
-    svc: Services, session: AsyncSession, event: Any, _lists: CardLists
+    svc: Services, session: AsyncSession, event: Any, _pre: Prefetched
 ) -> str:
     """The customer is gone: forget it and its default card (a new one is made when needed)."""
     user = await cards.user_by_customer(session, stripe_id(_object(event)))
@@ -189,9 +267,18 @@ def handler_for(event_type: str) -> Handler | None:
         return settle_payment_intent
     if event_type in _CARD_EVENTS:
         return sync_cards
+    if event_type in _REVERSAL_EVENTS:
+        return apply_reversals
     if event_type == "customer.deleted":
         return customer_deleted
     return None
+
+
+# Handlers that read Stripe first, outside the event's transaction.
+_PREFETCH: dict[Handler, Callable[[Services, Any], Awaitable[Prefetched]]] = {
+    sync_cards: _prefetch_cards,
+    apply_reversals: _prefetch_reversals,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,17 +298,18 @@ async def handle(svc: Services, event: Any) -> Handled:
     ``"ignored"`` for types we don't handle, else the handler's outcome."""
     event_id, kind = str(event.id), str(event.type)
     handler = handler_for(kind)
-    lists: CardLists = {}
-    if handler is sync_cards:
+    pre = Prefetched()
+    prefetch = _PREFETCH.get(handler) if handler is not None else None
+    if prefetch is not None:
         async with svc.sessions.begin() as session:
             if await session.get(StripeEvent, event_id) is not None:
                 return _duplicate(event_id, kind)
-        lists = await _prefetch(svc, event)
+        pre = await prefetch(svc, event)
     try:
         async with svc.sessions.begin() as session:
             # No look-up first: a duplicate re-runs an idempotent handler, then loses on the
             # event id's primary key and is rolled back whole.
-            outcome = "ignored" if handler is None else await handler(svc, session, event, lists)
+            outcome = "ignored" if handler is None else await handler(svc, session, event, pre)
             session.add(
                 StripeEvent(id=event_id, type=kind, processed_at=svc.clock(), outcome=outcome[:255])
             )

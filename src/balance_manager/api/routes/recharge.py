@@ -10,10 +10,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from balance_manager.api import presenters, schemas
-from balance_manager.api.auth import Principal, Svc, UserId, get_principal
+from balance_manager.api.auth import OperatorUserId, Principal, Svc, UserId, get_principal
 from balance_manager.api.errors import ApiError
 from balance_manager.api.jsonbody import DecimalJSONRoute
-from balance_manager.usecases import recharges
+from balance_manager.usecases import recharges, refunds
 
 router = APIRouter(prefix="/api/balance/recharge", tags=["recharge"], route_class=DecimalJSONRoute)
 RechargeId = Annotated[str, Path(alias="rechargeId", max_length=64)]
@@ -71,3 +71,24 @@ async def cancel_recharge(
     return presenters.recharge_view(
         await recharges.cancel(svc, user_id, recharge_id), svc.settings.stripe_publishable_key
     )
+
+
+@router.post("/{userId}/{rechargeId}/refund", response_model=schemas.RefundOut)
+async def refund_recharge(
+    user_id: OperatorUserId,
+    recharge_id: RechargeId,
+    svc: Svc,
+    body: schemas.RefundIn | None = None,
+) -> schemas.RefundOut:
+    """Refund (part of) a succeeded recharge's charge to the card, through Stripe. Operator
+    only. ``amount`` is money back to the card (default: all that is left); the balance loses
+    the credit's share of it (fee share excluded), once, however often the request, Stripe's
+    webhooks or reconciliation report it. The same request sent again refunds once."""
+    outcome = await refunds.refund(
+        svc,
+        user_id,
+        recharge_id,
+        amount=body.amount if body else None,
+        reason=body.reason if body else None,
+    )
+    return presenters.refund(outcome)
