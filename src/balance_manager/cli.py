@@ -258,6 +258,51 @@ def status() -> None:
         _fail(f"cannot read the database: {type(exc).__name__}: {exc}")
 
 
+@app.command()
+def reconcile(
+    since: Annotated[
+        str,
+        typer.Option(help="ISO time (UTC unless an offset is given) or a duration: 36h, 7d."),
+    ] = "48h",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
+    repair: Annotated[
+        bool, typer.Option(help="Repair what settling can (--no-repair: only report).")
+    ] = True,
+) -> None:
+    """Compare Stripe's PaymentIntents, refunds and disputes since --since with the ledger;
+    repair what the normal settle path can, report every other difference. Exit status 1
+    when differences remain."""
+    import json
+    from datetime import UTC, datetime
+
+    from balance_manager.store import migrate as migrations
+    from balance_manager.usecases import reconcile as reconciling
+    from balance_manager.usecases.services import Services
+
+    settings = _settings()
+    logs.configure(settings.log_level, settings.log_format)
+    if settings.stripe_secret_key is None:
+        _fail("STRIPE_SECRET_KEY is not set: there is no Stripe to reconcile with")
+
+    try:
+        start = reconciling.parse_since(since, now=datetime.now(UTC))
+    except ValueError:
+        _fail(f"--since {since!r} is neither an ISO time nor a duration like 36h or 7d")
+
+    async def run() -> reconciling.Report:
+        services = Services.from_settings(settings)
+        try:
+            await migrations.upgrade(services.engine)
+            return await reconciling.reconcile(services, since=start, repair=repair)
+        finally:
+            await services.aclose()
+
+    report = asyncio.run(run())
+    typer.echo(json.dumps(report.to_json(), indent=2) if as_json else reconciling.table(report))
+    if report.differences:
+        raise typer.Exit(1)
+
+
 @keys_app.command("create")
 def keys_create(name: Annotated[str, typer.Option(help="What the key is for.")]) -> None:
     """Create an operator API key; the key is printed once, on the last line."""

@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     recharge_max_consecutive_failures: int = Field(default=3, ge=1, le=100)
     recharge_retry_backoff_seconds: int = Field(default=300, ge=0, le=86400)
     recharge_processing_timeout_seconds: int = Field(default=120, ge=5, le=86400)
+    # Reconciliation with Stripe by the worker: how often (0: never) and over how much of the
+    # past (PaymentIntents, refunds and disputes created in the window).
+    reconcile_interval_seconds: int = Field(default=86400, ge=0, le=30 * 86400)
+    reconcile_window_seconds: int = Field(default=2 * 86400, ge=3600, le=90 * 86400)
     embedded_worker: bool = True
     # Operator webhooks (the worker's dispatcher): see webhooks_out.py for the schedule.
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)

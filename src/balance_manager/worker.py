@@ -1,6 +1,8 @@
 """The recharge worker: claims due recharges, charges them, settles them; sweeps on its
-interval; and, in a task of its own, delivers operator webhooks (``dispatcher.py``).
-``serve`` embeds one; ``balance-manager worker`` runs more (on PostgreSQL).
+interval; reconciles with Stripe once every ``RECONCILE_INTERVAL_SECONDS`` (the last stored
+run says when: several workers share the schedule); and, in a task of its own, delivers
+operator webhooks (``dispatcher.py``). ``serve`` embeds one; ``balance-manager worker`` runs
+more (on PostgreSQL).
 
 Each pass claims a batch and charges its records concurrently (``concurrency`` at a time):
 Stripe calls are network-bound, so one worker keeps several in flight. The gateway honours
@@ -18,6 +20,7 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 import structlog
 
@@ -26,6 +29,7 @@ from balance_manager.settings import Settings
 from balance_manager.store.wakeups import Listener, Wakeup
 from balance_manager.telemetry import metrics
 from balance_manager.usecases import charging, heartbeats
+from balance_manager.usecases import reconcile as reconciling
 from balance_manager.usecases import sweep as sweeping
 from balance_manager.usecases.services import Services
 
@@ -38,6 +42,7 @@ class Heartbeat:
 
     last_pass: float | None = None
     last_sweep: float | None = None
+    last_reconcile: float | None = None
     executed: int = 0
     swept: int = 0
     passes: int = 0
@@ -53,9 +58,13 @@ class Worker:
         batch: int = 32,
         concurrency: int = 8,
         heartbeat_interval: float = 5.0,
+        reconcile_interval: float = 0,
+        reconcile_window: float = 2 * 86400,
     ) -> None:
         self.svc = svc
         self.sweep_interval = sweep_interval
+        self.reconcile_interval = reconcile_interval  # 0: never
+        self.reconcile_window = reconcile_window
         self.poll_interval = poll_interval
         self.batch = batch
         self.concurrency = concurrency
@@ -67,7 +76,12 @@ class Worker:
 
     @classmethod
     def from_settings(cls, settings: Settings, svc: Services) -> Worker:
-        return cls(svc, sweep_interval=settings.recharge_check_interval)
+        return cls(
+            svc,
+            sweep_interval=settings.recharge_check_interval,
+            reconcile_interval=settings.reconcile_interval_seconds,
+            reconcile_window=settings.reconcile_window_seconds,
+        )
 
     @property
     def wakeup(self) -> Wakeup:
@@ -115,11 +129,27 @@ class Worker:
         except Exception as exc:
             log.warning("worker_heartbeat_failed", error=type(exc).__name__)
 
+    async def reconcile_if_due(self) -> reconciling.Report | None:
+        """Reconcile the last ``reconcile_window`` seconds when no stored run started within
+        ``reconcile_interval`` (by any worker)."""
+        if not self.reconcile_interval or not self.svc.payments_enabled:
+            return None
+        now = self.svc.clock()
+        last = await reconciling.last_run_started(self.svc)
+        if last is not None and now - last < timedelta(seconds=self.reconcile_interval):
+            return None
+        report = await reconciling.reconcile(
+            self.svc, since=now - timedelta(seconds=self.reconcile_window)
+        )
+        self.heartbeat.last_reconcile = time.monotonic()
+        return report
+
     async def run(self, stop: asyncio.Event) -> None:
         listening = asyncio.create_task(self.listener.run(stop))
         dispatching = asyncio.create_task(self.dispatcher.run(stop))
         last_sweep = float("-inf")
         last_beat = float("-inf")
+        next_reconcile_check = float("-inf")
         loop = asyncio.get_running_loop()
         structlog.contextvars.bind_contextvars(worker_id=self.identity.worker_id)
         try:
@@ -131,6 +161,10 @@ class Worker:
                         last_sweep = loop.time()
                         await self.sweep()
                         swept = True
+                    if self.reconcile_interval and loop.time() >= next_reconcile_check:
+                        # Whether a run is due is the database's to say; ask now and then.
+                        next_reconcile_check = loop.time() + min(self.reconcile_interval, 300)
+                        await self.reconcile_if_due()
                     await self.run_once()
                     metrics.worker_pass(ok=True)
                 except Exception:  # keep the worker alive; the record stays claimable

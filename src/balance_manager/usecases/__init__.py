@@ -12,6 +12,9 @@ these functions; none of them holds business logic of its own.
     charging       claim, charge through the gateway, settle
     cards          Stripe customers and cards, the default card
     stripe_events  Stripe's webhook events, once each
+    refunds        the operator's refund; Stripe's refunds and disputes on the ledger
+    reconcile      compare Stripe with the ledger, repair what settling can, report the rest
+    anomalies      money that matches no record, for the operator (table, event, count)
     sweep          the periodic safety net
     webhooks_out   operator webhook endpoints; fanning the outbox out, delivering, resending
     heartbeats     each worker's heartbeat row (alive, last sweep)
