@@ -1,8 +1,8 @@
 """Money moving outside the flow: refund and dispute ledger kinds, charge reversals, payment
 anomalies, reconciliation runs; refunded and disputed amounts on recharge records.
 
-Revision ID: 0003_safety
-Revises: 0002
+Revision ID: 0005_safety
+Revises: 0004_observe
 Create Date: 2026-12-01 09:00:00
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_safety"
-down_revision = "0002"
+revision = "0005_safety"
+down_revision = "0004_observe"
 branch_labels = None
 depends_on = None
 
@@ -168,7 +168,7 @@ def downgrade() -> None:
     )
     if left:
         raise RuntimeError(
-            f"cannot downgrade below 0003_safety: {left} dispute or refund-reversal ledger "
+            f"cannot downgrade below 0005_safety: {left} dispute or refund-reversal ledger "
             "entries exist"
         )
     op.drop_table("reconciliation_runs")
