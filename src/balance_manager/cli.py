@@ -2,6 +2,9 @@
 
 Commands that create a secret print it alone on the last line of stdout, so scripts can
 capture it: ``KEY=$(balance-manager keys create --name ops | tail -n 1)``.
+
+Help is rendered plain (``rich_markup_mode=None``): the rich layout labels every flag,
+``--help`` included, with a ``<bool>`` type column.
 """
 
 from __future__ import annotations
@@ -14,17 +17,29 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from balance_manager import logs
+from balance_manager.report_formats import ReportFormat, ReportKind
 from balance_manager.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
     from balance_manager.store.migrate import Migration
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-keys_app = typer.Typer(no_args_is_help=True, help="Operator API keys.")
-users_app = typer.Typer(no_args_is_help=True, help="Users.")
-webhooks_app = typer.Typer(no_args_is_help=True, help="Operator webhook endpoints and deliveries.")
+HELP = """Stripe Balance Manager: prepaid balances kept topped up with Stripe.
+
+Commands that create a secret print it alone on the last line of stdout, so scripts can
+capture it: KEY=$(balance-manager keys create --name ops | tail -n 1)
+"""
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=HELP, rich_markup_mode=None)
+keys_app = typer.Typer(no_args_is_help=True, help="Operator API keys.", rich_markup_mode=None)
+users_app = typer.Typer(no_args_is_help=True, help="Users.", rich_markup_mode=None)
+recharges_app = typer.Typer(
+    no_args_is_help=True, help="Recharge records of every user.", rich_markup_mode=None
+)
+webhooks_app = typer.Typer(
+    no_args_is_help=True, help="Operator webhook endpoints and deliveries.", rich_markup_mode=None
+)
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
+app.add_typer(recharges_app, name="recharges")
 app.add_typer(webhooks_app, name="webhooks")
 
 T = TypeVar("T")
@@ -117,14 +132,19 @@ def migrate() -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Interface to bind (default HOST).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default PORT, 3000).")] = None,
+    host: Annotated[
+        str | None, typer.Option(metavar="HOST", help="Interface to bind (default HOST).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="Port (default PORT, 3000).")
+    ] = None,
     workers: Annotated[
         int,
         typer.Option(
             min=1,
             max=64,
             envvar="WEB_CONCURRENCY",
+            metavar="N",
             help="API processes (PostgreSQL only above 1; the recharge worker then runs as one "
             "more process, not inside each).",
         ),
@@ -198,8 +218,11 @@ def _tracing() -> None:
 
 @app.command()
 def worker() -> None:
-    """Run a recharge worker (claims, charges, settles; sweeps every RECHARGE_CHECK_INTERVAL).
-    Several workers can share one PostgreSQL database."""
+    """Run a recharge worker.
+
+    It claims, charges and settles recharges, sweeps every RECHARGE_CHECK_INTERVAL and gives
+    up on recharges waiting for authentication past RECHARGE_ACTION_EXPIRY_SECONDS. Several
+    workers can share one PostgreSQL database."""
     import signal
 
     from balance_manager.telemetry import exposition, tracing
@@ -304,8 +327,12 @@ def reconcile(
 
 
 @keys_app.command("create")
-def keys_create(name: Annotated[str, typer.Option(help="What the key is for.")]) -> None:
-    """Create an operator API key; the key is printed once, on the last line."""
+def keys_create(
+    name: Annotated[str, typer.Option(metavar="NAME", help="What the key is for.")],
+) -> None:
+    """Create an operator API key.
+
+    The key is printed once, alone on the last line."""
     from balance_manager.auth import api_keys
 
     created = _with_db(_settings(), lambda s: api_keys.create_key(s, name=name))
@@ -330,7 +357,9 @@ def keys_list() -> None:
 
 
 @keys_app.command("revoke")
-def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or prefix.")]) -> None:
+def keys_revoke(
+    key: Annotated[str, typer.Argument(metavar="KEY", help="Key id or prefix.")],
+) -> None:
     """Revoke an API key at once."""
     from balance_manager.auth import api_keys
 
@@ -340,12 +369,22 @@ def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or prefix.")]) -
 
 @users_app.command("create")
 def users_create(
-    email: Annotated[str, typer.Option()],
-    user_id: Annotated[str | None, typer.Option("--id", help="Your own user id.")] = None,
-    currency: Annotated[str | None, typer.Option()] = None,
-    minimum: Annotated[str | None, typer.Option(help="Minimum balance, e.g. 150.")] = None,
-    target: Annotated[str | None, typer.Option(help="Target balance, e.g. 600.")] = None,
-    balance: Annotated[str | None, typer.Option(help="Opening balance, e.g. -50.")] = None,
+    email: Annotated[str, typer.Option(metavar="EMAIL", help="The user's email address.")],
+    user_id: Annotated[
+        str | None, typer.Option("--id", metavar="ID", help="Your own user id.")
+    ] = None,
+    currency: Annotated[
+        str | None, typer.Option(metavar="CODE", help="e.g. usd (default DEFAULT_CURRENCY).")
+    ] = None,
+    minimum: Annotated[
+        str | None, typer.Option(metavar="AMOUNT", help="Minimum balance, e.g. 150.")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(metavar="AMOUNT", help="Target balance, e.g. 600.")
+    ] = None,
+    balance: Annotated[
+        str | None, typer.Option(metavar="AMOUNT", help="Opening balance, e.g. -50.")
+    ] = None,
 ) -> None:
     """Create a user; prints the new user id on the last line."""
     from balance_manager.usecases import accounts
@@ -371,7 +410,9 @@ def users_create(
 
 
 @users_app.command("show")
-def users_show(user_id: str) -> None:
+def users_show(
+    user_id: Annotated[str, typer.Argument(metavar="USER_ID", help="The user's id.")],
+) -> None:
     """Show a user's balance and config."""
     from balance_manager import money
     from balance_manager.usecases import accounts
@@ -536,12 +577,30 @@ def webhooks_recover(
     typer.echo(f"queued {queued} deliveries for {endpoint_id}")
 
 
+def _token_ttl(seconds: int | None) -> int | None:
+    from balance_manager.auth.tokens import ttl_problem
+
+    problem = None if seconds is None else ttl_problem(seconds)
+    if problem is not None:
+        raise typer.BadParameter(problem)  # the API's ttlSeconds says the same
+    return seconds
+
+
 @app.command()
 def token(
-    user_id: str,
-    ttl: Annotated[int | None, typer.Option(help="Lifetime in seconds.")] = None,
+    user_id: Annotated[str, typer.Argument(metavar="USER_ID", help="The user's id.")],
+    ttl: Annotated[
+        int | None,
+        typer.Option(
+            metavar="SECONDS",
+            callback=_token_ttl,
+            help="Lifetime, 60 s to 30 days (default CUSTOMER_TOKEN_TTL_SECONDS).",
+        ),
+    ] = None,
 ) -> None:
-    """Mint a customer token for USER_ID; printed alone on the last line."""
+    """Mint a customer token for USER_ID.
+
+    The token is printed alone on the last line."""
     from datetime import timedelta
 
     from balance_manager.auth.tokens import TokenSigner
@@ -568,12 +627,14 @@ def token(
 
 @app.command()
 def demo(
-    port: Annotated[int, typer.Option(help="Port for the service.")] = 3000,
-    data_dir: Annotated[Path, typer.Option(help="Where the demo's SQLite file lives.")] = Path(
-        ".demo"
-    ),
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port for the service.")] = 3000,
+    data_dir: Annotated[
+        Path, typer.Option(metavar="DIR", help="Where the demo's SQLite file lives.")
+    ] = Path(".demo"),
 ) -> None:
-    """Start the service on a fresh SQLite file with the original's test user."""
+    """Run the offline demo.
+
+    The service on a fresh SQLite file, the Stripe sandbox, and the original's test user."""
     from balance_manager.demo import run_demo
 
     run_demo(port=port, data_dir=data_dir)
@@ -581,14 +642,211 @@ def demo(
 
 @app.command()
 def sandbox(
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option()] = 12111,
-    state_file: Annotated[Path | None, typer.Option(help="Keep state across restarts.")] = None,
+    host: Annotated[str, typer.Option(metavar="HOST", help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")] = 12111,
+    state_file: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Keep state across restarts.")
+    ] = None,
 ) -> None:
-    """Run the offline Stripe sandbox (the Stripe API subset this service uses)."""
+    """Run the offline Stripe sandbox.
+
+    It emulates the subset of the Stripe API this service uses."""
     from balance_manager.sandbox.server import run
 
     run(host=host, port=port, state_file=state_file)
+
+
+def _with_services(
+    settings: Settings, work: Callable[[Any], Awaitable[T]], *, payments: bool = False
+) -> T:
+    """Run ``work(services)`` on a migrated database (the use cases' own transactions)."""
+    from balance_manager.errors import ServiceError
+    from balance_manager.payments.gateway import GatewayError
+    from balance_manager.store import migrate as migrations
+    from balance_manager.usecases.services import Services
+
+    if payments and settings.stripe_secret_key is None:
+        _fail("STRIPE_SECRET_KEY is not set: this command needs Stripe")
+
+    async def run() -> T:
+        services = Services.from_settings(settings, engine=None)
+        try:
+            await migrations.upgrade(services.engine)
+            return await work(services)
+        finally:
+            await services.aclose()
+
+    try:
+        return asyncio.run(run())
+    except ServiceError as exc:
+        _fail(exc.message)
+    except GatewayError as exc:
+        _fail(f"Stripe: {exc.message}")
+    raise AssertionError("unreachable")
+
+
+def _recharge_lines(record: Any) -> list[str]:
+    from balance_manager import money
+
+    cur = money.currency(record.currency)
+    major = f"{money.to_major(record.amount, cur)} + fee {money.to_major(record.fee, cur)}"
+    return [
+        f"id            {record.id}",
+        f"user          {record.user_id}",
+        f"status        {record.status}",
+        f"amount        {major} = {money.to_major(record.total_charge, cur)} {cur.code.upper()}",
+        f"triggered by  {record.triggered_by} ({record.trigger_detail})"
+        + (", capped at maxRechargeAmount" if record.capped else ""),
+        f"intent        {record.payment_intent_id or '-'}",
+        f"failure       {record.failure_code or '-'}"
+        + (f": {record.failure_message}" if record.failure_message else ""),
+        f"created       {record.created_at.isoformat()}",
+        f"completed     {record.completed_at.isoformat() if record.completed_at else '-'}",
+    ]
+
+
+@recharges_app.command("list")
+def recharges_list(
+    user: Annotated[
+        str | None, typer.Option(metavar="USER_ID", help="Only this user's records.")
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(metavar="STATUS", help="pending, processing, requires_action, …"),
+    ] = None,
+    limit: Annotated[int, typer.Option(metavar="N", min=1, max=100, help="Records per page.")] = 20,
+    page: Annotated[int, typer.Option(metavar="PAGE", min=1, help="Page, from 1.")] = 1,
+) -> None:
+    """List recharge records, newest first."""
+    from balance_manager import money
+    from balance_manager.usecases import admin
+
+    async def work(svc: Any) -> Any:
+        return await admin.list_recharges(
+            svc, user_id=user, status=admin.parse_status(status), page=page, limit=limit
+        )
+
+    found = _with_services(_settings(), work)
+    for r in found.items:
+        cur = money.currency(r.currency)
+        total = f"{money.to_major(r.total_charge, cur)} {cur.code.upper()}"
+        typer.echo(
+            f"{r.id}  {r.user_id:<20} {r.status!s:<16} {total:>16}  "
+            f"{r.created_at:%Y-%m-%d %H:%M:%S}  {r.failure_code or ''}".rstrip()
+        )
+    typer.echo(f"page {found.page} of {found.total_pages or 1}, {found.total} records", err=True)
+
+
+@recharges_app.command("show")
+def recharges_show(
+    recharge_id: Annotated[str, typer.Argument(metavar="RECHARGE_ID", help="The recharge's id.")],
+) -> None:
+    """Show one recharge record."""
+    from balance_manager.usecases import admin
+
+    record = _with_services(_settings(), lambda svc: admin.recharge(svc, recharge_id))
+    typer.echo("\n".join(_recharge_lines(record)))
+
+
+@recharges_app.command("cancel")
+def recharges_cancel(
+    recharge_id: Annotated[str, typer.Argument(metavar="RECHARGE_ID", help="The recharge's id.")],
+) -> None:
+    """Cancel a recharge waiting for authentication.
+
+    Its PaymentIntent is canceled at Stripe, as POST
+    /api/balance/recharge/{userId}/{rechargeId}/cancel does."""
+    from balance_manager.usecases import admin
+
+    view = _with_services(
+        _settings(), lambda svc: admin.cancel_recharge(svc, recharge_id), payments=True
+    )
+    typer.echo("\n".join(_recharge_lines(view.record)))
+
+
+@app.command()
+def report(
+    start: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            metavar="WHEN",
+            help="First day (2026-11-01, UTC) or an ISO datetime, inclusive.",
+        ),
+    ],
+    end: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            metavar="WHEN",
+            help="Last day (included) or an ISO datetime (exclusive).",
+        ),
+    ],
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", metavar="csv|json", help="Output format.")
+    ] = ReportFormat.CSV,
+    kind: Annotated[
+        ReportKind,
+        typer.Option("--kind", metavar="recharges|ledger", help="What to report."),
+    ] = ReportKind.RECHARGES,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", metavar="FILE", help="Write here instead of stdout."),
+    ] = None,
+) -> None:
+    """Write a report of recharges or ledger entries.
+
+    The rows of the period, then totals per currency; money as exact decimals in major
+    units. A progress bar goes to stderr."""
+    import sys
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from balance_manager.errors import InvalidInput
+    from balance_manager.periods import parse_period
+    from balance_manager.store.models import utcnow
+    from balance_manager.usecases import reports
+
+    settings = _settings()
+    try:
+        period = parse_period(start=start, end=end, window=None, now=utcnow())
+    except InvalidInput as exc:
+        raise typer.BadParameter(exc.message, param_hint=f"--{exc.field}") from None
+    request = reports.ReportRequest(kind, period, fmt)
+
+    async def work(svc: Any) -> int:
+        total = await reports.count(svc, request)
+        progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+        )
+        sink = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+        rows = 0
+        try:
+            with progress:
+                task = progress.add_task(f"{request.kind} report", total=total)
+
+                def advance(n: int) -> None:
+                    nonlocal rows
+                    rows += n
+                    progress.advance(task, n)
+
+                async for piece in reports.generate(svc, request, progress=advance):
+                    sink.write(piece)
+        finally:
+            if output:
+                sink.close()
+            else:
+                sink.flush()
+        return rows
+
+    rows = _with_services(settings, work)
+    where = f" to {output}" if output else ""
+    typer.echo(f"{rows} {request.kind} rows{where}", err=True)
 
 
 def main() -> None:

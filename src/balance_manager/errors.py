@@ -2,6 +2,7 @@
 
 ServiceError            code, message, field?
  ├── InvalidInput       a value broke a rule             → 400
+ ├── Forbidden          the caller may not do this (a customer, an operator-only field) → 403
  ├── NotFound           no such user / record            → 404
  ├── Conflict           idempotency key reused, email taken, limit reached → 409
  ├── Unprocessable      well-formed, but not possible now → 422
@@ -24,6 +25,10 @@ class ServiceError(Exception):
 
 class InvalidInput(ServiceError):
     code = "invalid_input"
+
+
+class Forbidden(ServiceError):
+    code = "forbidden"
 
 
 class NotFound(ServiceError):

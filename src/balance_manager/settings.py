@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from balance_manager import money
+from balance_manager.auth.tokens import MAX_TTL_SECONDS, MIN_TTL_SECONDS
 from balance_manager.policy import FeeMode, FeeRule
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./balance-manager.db"
@@ -60,7 +61,7 @@ class Settings(BaseSettings):
     default_minimum_balance: Decimal = Decimal(10)
     default_target_balance: Decimal = Decimal(100)
     token_signing_secret: SecretStr | None = None
-    customer_token_ttl_seconds: int = Field(default=3600, ge=60, le=30 * 24 * 3600)
+    customer_token_ttl_seconds: int = Field(default=3600, ge=MIN_TTL_SECONDS, le=MAX_TTL_SECONDS)
     # Stripe. STRIPE_API_BASE points the SDK at the sandbox (or localstripe) instead of Stripe.
     stripe_secret_key: SecretStr | None = None
     stripe_publishable_key: str | None = None
@@ -84,6 +85,9 @@ class Settings(BaseSettings):
     # past (PaymentIntents, refunds and disputes created in the window).
     reconcile_interval_seconds: int = Field(default=86400, ge=0, le=30 * 86400)
     reconcile_window_seconds: int = Field(default=2 * 86400, ge=3600, le=90 * 86400)
+    # A recharge waiting for the customer's authentication this long is canceled at Stripe
+    # (failure_code action_expired) so the next automatic recharge may start.
+    recharge_action_expiry_seconds: int = Field(default=86400, ge=60, le=30 * 86400)
     embedded_worker: bool = True
     # Operator webhooks (the worker's dispatcher): see webhooks_out.py for the schedule.
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)

@@ -1,8 +1,9 @@
 """The recharge worker: claims due recharges, charges them, settles them; sweeps on its
 interval; reconciles with Stripe once every ``RECONCILE_INTERVAL_SECONDS`` (the last stored
-run says when: several workers share the schedule); and, in a task of its own, delivers
-operator webhooks (``dispatcher.py``). ``serve`` embeds one; ``balance-manager worker`` runs
-more (on PostgreSQL).
+run says when: several workers share the schedule); gives up on recharges that waited too
+long for authentication (``expiry``); and, in a task of its own, delivers operator webhooks
+(``dispatcher.py``). ``serve`` embeds one; ``balance-manager worker`` runs more (on
+PostgreSQL).
 
 Each pass claims a batch and charges its records concurrently (``concurrency`` at a time):
 Stripe calls are network-bound, so one worker keeps several in flight. The gateway honours
@@ -28,7 +29,7 @@ from balance_manager.dispatcher import Dispatcher
 from balance_manager.settings import Settings
 from balance_manager.store.wakeups import Listener, Wakeup
 from balance_manager.telemetry import metrics
-from balance_manager.usecases import charging, heartbeats
+from balance_manager.usecases import charging, expiry, heartbeats
 from balance_manager.usecases import reconcile as reconciling
 from balance_manager.usecases import sweep as sweeping
 from balance_manager.usecases.services import Services
@@ -144,6 +145,11 @@ class Worker:
         self.heartbeat.last_reconcile = time.monotonic()
         return report
 
+    async def expire(self) -> int:
+        """Cancel recharges that waited too long for authentication; how many settled."""
+        expired = await expiry.expire_waiting(self.svc)
+        return len(expired.outcomes)
+
     async def run(self, stop: asyncio.Event) -> None:
         listening = asyncio.create_task(self.listener.run(stop))
         dispatching = asyncio.create_task(self.dispatcher.run(stop))
@@ -157,6 +163,8 @@ class Worker:
                 swept = False
                 structlog.contextvars.bind_contextvars(job_id=uuid.uuid4().hex[:16])
                 try:
+                    if await self.expire():
+                        last_sweep = float("-inf")  # their next recharge may start now
                     if loop.time() - last_sweep >= self.sweep_interval:
                         last_sweep = loop.time()
                         await self.sweep()

@@ -16,6 +16,7 @@ from balance_manager.api import errors
 from balance_manager.api.context import AppContext
 from balance_manager.api.limits import BodySizeLimit
 from balance_manager.api.routes import (
+    admin,
     balance,
     health,
     metrics,
@@ -120,6 +121,7 @@ def create_app(
     app.include_router(stripe_webhook.router)
     web_pages.install(app, settings)
     app.include_router(webhook_endpoints.router)
+    app.include_router(admin.router)
     return app
 
 

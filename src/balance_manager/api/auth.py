@@ -116,5 +116,6 @@ async def operator_user_access(
 UserId = Annotated[str, Depends(user_access)]
 OperatorUserId = Annotated[str, Depends(operator_user_access)]
 Operator = Annotated[Principal, Depends(require_operator)]
+Caller = Annotated[Principal, Depends(get_principal)]  # anyone authenticated: who is it?
 Context = Annotated[AppContext, Depends(get_context)]
 Svc = Annotated[Services, Depends(get_services)]

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from balance_manager.errors import (
     Conflict,
+    Forbidden,
     InvalidInput,
     NotConfigured,
     NotFound,
@@ -24,6 +25,7 @@ log = structlog.get_logger(__name__)
 
 _STATUS_BY_CLASS: dict[type[ServiceError], int] = {
     InvalidInput: 400,
+    Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
     Unprocessable: 422,

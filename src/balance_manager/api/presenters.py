@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from balance_manager import money, reversals
-from balance_manager.api import schemas
+from balance_manager.api import schemas, schemas_admin
 from balance_manager.store.models import (
     BalanceConfig,
     LedgerEntry,
@@ -28,6 +28,16 @@ def user(u: User) -> schemas.UserOut:
         balance=money.to_major(u.balance, cur),
         stripe_customer_id=u.stripe_customer_id,
         created_at=u.created_at,
+    )
+
+
+def user_summary(u: User, c: BalanceConfig | None) -> schemas_admin.UserSummaryOut:
+    return schemas_admin.UserSummaryOut(
+        **user(u).model_dump(),
+        below_minimum=u.below_minimum,
+        auto_recharge_enabled=None if c is None else c.auto_recharge_enabled,
+        paused=c is not None and c.paused_reason is not None,
+        has_payment_method=c is not None and c.default_payment_method_id is not None,
     )
 
 

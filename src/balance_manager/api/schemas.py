@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -20,6 +21,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from balance_manager import money
+from balance_manager.auth import tokens
 
 
 def _no_bool_or_float(value: object) -> object:
@@ -90,8 +92,15 @@ class UserOut(OutputModel):
     created_at: datetime
 
 
+def _token_ttl(seconds: int) -> int:
+    problem = tokens.ttl_problem(seconds)
+    if problem is not None:
+        raise ValueError(problem)  # the CLI's --ttl says the same (tokens.TTL_RULE)
+    return seconds
+
+
 class TokenIn(InputModel):
-    ttl_seconds: Annotated[int, Field(strict=True, ge=60, le=30 * 24 * 3600)] | None = None
+    ttl_seconds: Annotated[int, Field(strict=True), AfterValidator(_token_ttl)] | None = None
 
 
 class TokenOut(OutputModel):

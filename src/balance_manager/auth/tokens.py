@@ -12,6 +12,20 @@ from balance_manager.store.models import utcnow
 _ISSUER = "balance-manager"
 _AUDIENCE = "customer"
 _ALGORITHM = "HS256"
+# A customer token lives from a minute to thirty days, whoever mints it (the API's
+# ttlSeconds, the CLI's --ttl, CUSTOMER_TOKEN_TTL_SECONDS).
+MIN_TTL_SECONDS = 60
+MAX_TTL_SECONDS = 30 * 24 * 3600
+TTL_RULE = f"must be from {MIN_TTL_SECONDS} seconds to 30 days ({MAX_TTL_SECONDS} seconds)"
+
+
+def ttl_problem(seconds: object) -> str | None:
+    """Why ``seconds`` is not a token lifetime (``TTL_RULE``), or None when it is one."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int):
+        return "must be a whole number of seconds"
+    if not MIN_TTL_SECONDS <= seconds <= MAX_TTL_SECONDS:
+        return TTL_RULE
+    return None
 
 
 @dataclass(frozen=True, slots=True)

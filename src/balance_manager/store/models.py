@@ -176,6 +176,8 @@ class LedgerEntry(Base):
             postgresql_where=text(_STRIPE_REFERENCED_SQL),
         ),
         Index("ix_ledger_entries_user_id_id", "user_id", "id"),
+        # Reports walk a period in (created_at, id) order.
+        Index("ix_ledger_entries_created_at_id", "created_at", "id"),
         CheckConstraint("amount <> 0", name="amount_not_zero"),
         CheckConstraint(f"kind IN ({_in(LedgerKind)})", name="kind_known"),
     )
@@ -208,6 +210,7 @@ class RechargeRecord(Base):
         ),
         Index("ix_recharge_records_user_id_created_at", "user_id", "created_at"),
         Index("ix_recharge_records_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_recharge_records_created_at_id", "created_at", "id"),
         CheckConstraint(
             "status IN ('pending', 'processing', 'succeeded', 'failed', "
             "'requires_action', 'canceled')",

@@ -269,3 +269,28 @@ async def sweep_candidates(conn: AsyncConnection, *, now: datetime, limit: int) 
         .limit(limit)
     )
     return [r.id for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A recharge waiting for the customer's authentication."""
+
+    record_id: str
+    user_id: str
+    payment_intent_id: str | None
+    created_at: datetime
+
+
+async def waiting_since_before(
+    conn: AsyncConnection, *, before: datetime, limit: int
+) -> list[Waiting]:
+    """``requires_action`` records opened before ``before``, oldest first (through the
+    ``(status, next_attempt_at)`` index: few records wait at any time)."""
+    c = _RECORDS.c
+    rows = await conn.execute(
+        select(c.id, c.user_id, c.payment_intent_id, c.created_at)
+        .where(c.status == str(RechargeStatus.REQUIRES_ACTION), c.created_at < before)
+        .order_by(c.created_at, c.id)
+        .limit(limit)
+    )
+    return [Waiting(r.id, r.user_id, r.payment_intent_id, r.created_at) for r in rows]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from balance_manager import charge_limits, ids, money, policy, posting
 from balance_manager.amounts import parse_amount, parse_currency
-from balance_manager.errors import Conflict, InvalidInput, NotFound
+from balance_manager.errors import Conflict, Forbidden, InvalidInput, NotFound
 from balance_manager.settings import Settings
 from balance_manager.states import LedgerKind
 from balance_manager.store import ledger
@@ -37,6 +38,14 @@ def check_user_id(user_id: str, *, field: str = "userId") -> str:
             field=field,
         )
     return user_id
+
+
+def check_email(email: str) -> str:
+    """The address normalized (trimmed, lower case), or InvalidInput."""
+    normalized = email.strip().lower()
+    if not _EMAIL.fullmatch(normalized) or len(normalized) > 320:
+        raise InvalidInput("email is not a valid address", code="invalid_email", field="email")
+    return normalized
 
 
 async def get_user(session: AsyncSession, user_id: str) -> User:
@@ -87,9 +96,7 @@ async def create_user_in(
 ) -> tuple[User, BalanceConfig]:
     """Create a user with its balance config (and opening balance) in the caller's
     transaction."""
-    email = new.email.strip().lower()
-    if not _EMAIL.fullmatch(email) or len(email) > 320:
-        raise InvalidInput("email is not a valid address", code="invalid_email", field="email")
+    email = check_email(new.email)
     if new.user_id is not None:
         check_user_id(new.user_id, field="id")
     cur = parse_currency(new.currency or settings.default_currency)
@@ -311,10 +318,67 @@ async def config(svc: Services, user_id: str) -> ConfigResult:
         return ConfigResult(found, money.currency(user.currency))
 
 
+class Actor(StrEnum):
+    """Who asks for a change: the operator (an API key, the CLI) or the customer (a token
+    for their own user). Some fields are the operator's alone."""
+
+    OPERATOR = "operator"
+    CUSTOMER = "customer"
+
+
+def _operator_only(
+    merged: _Config, found: BalanceConfig, changes: ConfigChanges
+) -> tuple[str, str] | None:
+    """The first operator-only field this update would change, with its API name. Sending
+    the value a field already has is not a change (a client may PUT back what it read)."""
+    if changes.max_daily_recharges is not None and merged.max_daily != found.max_daily_recharges:
+        return "maxDailyRecharges", "the most recharges a day"
+    if changes.max_recharge_amount is not None and merged.max_amount != found.max_recharge_amount:
+        return "maxRechargeAmount", "the largest single recharge"
+    floor_sent = changes.balance_floor is not None or changes.clear_balance_floor
+    if floor_sent and merged.floor != found.balance_floor:
+        return "balanceFloor", "the balance floor"
+    return None
+
+
+def _check_customer_bounds(
+    cur: money.Currency, merged: _Config, found: BalanceConfig, changes: ConfigChanges
+) -> None:
+    """A customer may change the minimum, the target and auto-recharge, but not so that the
+    operator's limits stop being limits: spending limits and the floor stay as they are, and
+    one recharge from the minimum must reach the target within ``maxRechargeAmount`` (else
+    every automatic recharge would be capped, and the cap — the operator's safety limit —
+    would become the amount charged)."""
+    forbidden = _operator_only(merged, found, changes)
+    if forbidden is not None:
+        name, what = forbidden
+        raise Forbidden(
+            f"{name} ({what}) can only be changed by the operator",
+            code="operator_only",
+            field=name,
+        )
+    target_changed = merged.target != found.target_balance
+    minimum_changed = merged.minimum != found.minimum_balance
+    if (target_changed or minimum_changed) and not policy.full_top_up_possible(
+        minimum=merged.minimum, target=merged.target, max_amount=merged.max_amount
+    ):
+        gap = money.to_major(merged.target - merged.minimum, cur)
+        raise Forbidden(
+            f"targetBalance - minimumBalance ({gap}) may not exceed maxRechargeAmount "
+            f"({money.to_major(merged.max_amount, cur)}), the operator's limit on one "
+            "recharge; ask the operator for a wider range",
+            code="beyond_operator_limit",
+            field="targetBalance" if target_changed else "minimumBalance",
+        )
+
+
 @tracing.traced("accounts.update_config")
-async def update_config(svc: Services, user_id: str, changes: ConfigChanges) -> ConfigResult:
+async def update_config(
+    svc: Services, user_id: str, changes: ConfigChanges, *, actor: Actor
+) -> ConfigResult:
     """Apply a partial update atomically: every rule is checked on the merged result first,
-    so a rejected update changes nothing."""
+    so a rejected update changes nothing. A customer's update is also held to the
+    operator's bounds (:func:`_check_customer_bounds`)."""
     async with svc.sessions.begin() as session:
         user, found = await get_config(session, user_id)
         cur = money.currency(user.currency)
@@ -351,6 +415,8 @@ async def update_config(svc: Services, user_id: str, changes: ConfigChanges) -> 
                 allow_negative=True,
             ),
         )
+        if actor is Actor.CUSTOMER:
+            _check_customer_bounds(cur, merged, found, changes)
         minimum_changed = merged.minimum != found.minimum_balance
         found.minimum_balance = merged.minimum
         found.target_balance = merged.target
@@ -371,6 +437,32 @@ async def update_config(svc: Services, user_id: str, changes: ConfigChanges) -> 
                 await session.connection(), user_id, minimum=merged.minimum
             )
         return ConfigResult(config=found, currency=cur, warnings=merged.warnings)
+
+
+async def change_email(svc: Services, user_id: str, email: str) -> User:
+    """Change a user's email (operator). Validated and normalized like a new user's; another
+    user's address is a 409. The Stripe customer keeps the email it was created with."""
+    normalized = check_email(email)
+    async with svc.sessions.begin() as session:
+        found = await get_user(session, user_id)
+        if found.email == normalized:
+            return found
+        taken = await session.scalar(
+            select(User.id).where(User.email == normalized, User.id != user_id)
+        )
+        if taken is not None:
+            raise Conflict(
+                f"a user with email {normalized} exists", code="email_taken", field="email"
+            )
+        found.email = normalized
+        try:
+            await session.flush()
+        except IntegrityError:
+            # Lost a race with a concurrent change or create using the same address.
+            raise Conflict(
+                f"a user with email {normalized} exists", code="email_taken", field="email"
+            ) from None
+        return found
 
 
 @tracing.traced("accounts.ledger_page")

@@ -18,7 +18,7 @@ The story of one recharge, after it was opened (``usecases.recharges``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -201,6 +201,14 @@ async def charge(gateway: StripeGateway, job: Charge, *, now: datetime) -> Charg
     )
 
 
+def canceled_because(result: ChargeResult, code: str, message: str) -> ChargeResult:
+    """``result`` carrying the reason we canceled, when it is a cancellation; any other
+    outcome (the customer completed the payment meanwhile) is left as it is."""
+    if result.outcome is not ChargeOutcome.CANCELED:
+        return result
+    return replace(result, failure_code=code, failure_message=message)
+
+
 @tracing.traced("recharge.settle")
 async def settle(svc: Services, record_id: str, result: ChargeResult) -> Settled:
     """Apply a charge outcome to a record, in a transaction of its own."""
@@ -359,9 +367,10 @@ async def settle_locked(
     if result.outcome is ChargeOutcome.CANCELED:
         record.status = RechargeStatus.CANCELED
         record.completed_at = now
-        if result.failure_code:  # e.g. "expired": never charged within Stripe's 24 hours
-            record.failure_code = result.failure_code
-            record.failure_message = result.failure_message
+        # The record says why (canceled_because); a bare cancel seen at Stripe says so.
+        record.failure_code = result.failure_code or "canceled"
+        record.failure_message = result.failure_message or "the PaymentIntent was canceled"
+        await _event(session, "recharge.canceled", record, now, reason=record.failure_code)
         return Settled.CANCELED
 
     record.status = RechargeStatus.FAILED

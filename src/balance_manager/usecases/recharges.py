@@ -340,5 +340,11 @@ async def cancel(svc: Services, user_id: str, recharge_id: str) -> RechargeView:
         )
     assert record.payment_intent_id is not None
     canceled = await gateway.cancel_payment_intent(record.payment_intent_id)
-    await charging.settle(svc, record.id, canceled)
+    await charging.settle(
+        svc,
+        record.id,
+        charging.canceled_because(
+            canceled, "canceled_on_request", "canceled on request before it was authenticated"
+        ),
+    )
     return await get(svc, user_id, recharge_id)

@@ -12,6 +12,7 @@ from pydantic import TypeAdapter
 
 from balance_manager.api import jsonbody, presenters, schemas
 from balance_manager.api.auth import (
+    Caller,
     Operator,
     OperatorUserId,
     Svc,
@@ -42,7 +43,9 @@ async def get_config(user_id: UserId, svc: Svc) -> schemas.ConfigOut:
     return presenters.config(found.config, found.currency)
 
 
-async def _update_config(user_id: str, body: schemas.ConfigIn, svc: Svc) -> schemas.ConfigOut:
+async def _update_config(
+    user_id: str, body: schemas.ConfigIn, svc: Svc, caller: Caller
+) -> schemas.ConfigOut:
     changes = accounts.ConfigChanges(
         minimum_balance=body.minimum_balance,
         target_balance=body.target_balance,
@@ -55,22 +58,30 @@ async def _update_config(user_id: str, body: schemas.ConfigIn, svc: Svc) -> sche
         clear_low_balance_threshold="low_balance_threshold" in body.model_fields_set
         and body.low_balance_threshold is None,
     )
-    result = await accounts.update_config(svc, user_id, changes)
+    actor = accounts.Actor.OPERATOR if caller.kind == "operator" else accounts.Actor.CUSTOMER
+    result = await accounts.update_config(svc, user_id, changes, actor=actor)
     return presenters.config(result.config, result.currency, result.warnings)
 
 
 @router.put("/config/{userId}", response_model=schemas.ConfigOut)
-async def put_config(user_id: UserId, body: schemas.ConfigIn, svc: Svc) -> schemas.ConfigOut:
+async def put_config(
+    user_id: UserId, body: schemas.ConfigIn, svc: Svc, caller: Caller
+) -> schemas.ConfigOut:
     """Partial update, as in the original: only the fields sent change. Every rule is checked
     on the merged result; a rejected update changes nothing. ``warnings`` says when
-    maxRechargeAmount makes a full top-up impossible."""
-    return await _update_config(user_id, body, svc)
+    maxRechargeAmount makes a full top-up impossible. ``maxDailyRecharges``,
+    ``maxRechargeAmount`` and ``balanceFloor`` are the operator's: a customer token that
+    would change one gets a 403 naming it, and its minimum and target must stay within one
+    recharge of ``maxRechargeAmount``."""
+    return await _update_config(user_id, body, svc, caller)
 
 
 @router.patch("/config/{userId}", response_model=schemas.ConfigOut)
-async def patch_config(user_id: UserId, body: schemas.ConfigIn, svc: Svc) -> schemas.ConfigOut:
+async def patch_config(
+    user_id: UserId, body: schemas.ConfigIn, svc: Svc, caller: Caller
+) -> schemas.ConfigOut:
     """Same as PUT."""
-    return await _update_config(user_id, body, svc)
+    return await _update_config(user_id, body, svc, caller)
 
 
 @router.get("/history/{userId}", response_model=schemas.HistoryOut)

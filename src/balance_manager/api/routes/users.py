@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from balance_manager.api import presenters, schemas
+from balance_manager.api import schemas_admin as admin_schemas
 from balance_manager.api.auth import Context, Operator, OperatorUserId, Svc, UserId
 from balance_manager.api.jsonbody import DecimalJSONRoute
-from balance_manager.usecases import accounts
+from balance_manager.usecases import accounts, admin
 from balance_manager.web import links
 
 router = APIRouter(prefix="/api/users", tags=["users"], route_class=DecimalJSONRoute)
@@ -34,6 +36,31 @@ async def create_user(body: schemas.CreateUserIn, svc: Svc, _: Operator) -> sche
         ),
     )
     return presenters.user(user)
+
+
+@router.get("", response_model=admin_schemas.UserListOut)
+async def list_users(
+    svc: Svc,
+    _: Operator,
+    q: Annotated[str | None, Query(max_length=320, description="id (prefix) or email part")] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> admin_schemas.UserListOut:
+    """Users, newest first; ``q`` matches an id exactly or by prefix, or any part of an
+    email. Operator only."""
+    found = await admin.list_users(svc, query=q, page=page, limit=limit)
+    return admin_schemas.UserListOut(
+        users=[presenters.user_summary(user, config) for user, config in found.items],
+        pagination=presenters.pagination(found),
+    )
+
+
+@router.patch("/{userId}", response_model=schemas.UserOut)
+async def patch_user(
+    user_id: OperatorUserId, body: admin_schemas.UserPatchIn, svc: Svc
+) -> schemas.UserOut:
+    """Change a user's email (validated; another user's address is a 409). Operator only."""
+    return presenters.user(await accounts.change_email(svc, user_id, body.email))
 
 
 @router.get("/{userId}", response_model=schemas.UserOut)
