@@ -12,7 +12,18 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Select, Table, and_, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    String,
+    Table,
+    and_,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from balance_manager.store.db import reader
@@ -21,6 +32,11 @@ from balance_manager.store.models import LedgerEntry, RechargeRecord, User
 _USERS = cast(Table, User.__table__)
 _RECORDS = cast(Table, RechargeRecord.__table__)
 _ENTRIES = cast(Table, LedgerEntry.__table__)
+
+
+def _text(column: ColumnElement[Any]) -> ColumnElement[str]:
+    """A state column read as its plain string (no enum conversion per row of a report)."""
+    return type_coerce(column, String()).label(column.key)
 
 
 def recharges_query(start: datetime, end: datetime) -> Select[Any]:
@@ -32,9 +48,9 @@ def recharges_query(start: datetime, end: datetime) -> Select[Any]:
             c.user_id,
             c.created_at,
             c.completed_at,
-            c.status,
-            c.triggered_by,
-            c.trigger_detail,
+            _text(c.status),
+            _text(c.triggered_by),
+            _text(c.trigger_detail),
             c.currency,
             c.amount,
             c.fee,
@@ -56,7 +72,7 @@ def ledger_query(start: datetime, end: datetime) -> Select[Any]:
             c.created_at,
             c.user_id,
             _USERS.c.currency,
-            c.kind,
+            _text(c.kind),
             c.amount,
             c.balance_after,
             c.reference,

@@ -346,9 +346,10 @@ def _check_customer_bounds(
 ) -> None:
     """A customer may change the minimum, the target and auto-recharge, but not so that the
     operator's limits stop being limits: spending limits and the floor stay as they are, and
-    one recharge from the minimum must reach the target within ``maxRechargeAmount`` (else
-    every automatic recharge would be capped, and the cap — the operator's safety limit —
-    would become the amount charged)."""
+    the customer may not widen ``target - minimum`` beyond ``maxRechargeAmount`` (else every
+    automatic recharge would be capped, and the cap — the operator's safety limit — would
+    become the amount charged). A wider range the operator set stays: the customer may move
+    it or narrow it."""
     forbidden = _operator_only(merged, found, changes)
     if forbidden is not None:
         name, what = forbidden
@@ -358,8 +359,8 @@ def _check_customer_bounds(
             field=name,
         )
     target_changed = merged.target != found.target_balance
-    minimum_changed = merged.minimum != found.minimum_balance
-    if (target_changed or minimum_changed) and not policy.full_top_up_possible(
+    widened = merged.target - merged.minimum > found.target_balance - found.minimum_balance
+    if widened and not policy.full_top_up_possible(
         minimum=merged.minimum, target=merged.target, max_amount=merged.max_amount
     ):
         gap = money.to_major(merged.target - merged.minimum, cur)

@@ -83,32 +83,8 @@ async def generate(
 
 
 def _recharge_line(r: Row[Any]) -> Line:
-    return RechargeLine(
-        recharge_id=r.id,
-        user_id=r.user_id,
-        created_at=r.created_at,
-        completed_at=r.completed_at,
-        status=str(r.status),
-        triggered_by=str(r.triggered_by),
-        trigger_detail=str(r.trigger_detail),
-        currency=r.currency,
-        amount=r.amount,
-        fee=r.fee,
-        total_charge=r.total_charge,
-        payment_intent_id=r.payment_intent_id,
-        failure_code=r.failure_code,
-    )
+    return RechargeLine._make(r)  # the query's columns are the line's fields, in order
 
 
 def _ledger_line(r: Row[Any]) -> Line:
-    return LedgerLine(
-        entry_id=r.id,
-        created_at=r.created_at,
-        user_id=r.user_id,
-        currency=r.currency,
-        kind=str(r.kind),
-        amount=r.amount,
-        balance_after=r.balance_after,
-        reference=r.reference,
-        description=r.description,
-    )
+    return LedgerLine._make(r)

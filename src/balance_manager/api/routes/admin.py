@@ -34,7 +34,11 @@ From = Annotated[
 ]
 To = Annotated[
     str | None,
-    Query(max_length=40, description="ISO date (that day included) or datetime (exclusive)"),
+    Query(
+        alias="to",
+        max_length=40,
+        description="ISO date (that day included) or datetime (exclusive)",
+    ),
 ]
 Window = Annotated[
     str | None, Query(max_length=10, description="instead of from/to: 30m, 24h, 7d… ending now")
