@@ -20,5 +20,8 @@ these functions; none of them holds business logic of its own.
     heartbeats     each worker's heartbeat row (alive, last sweep)
     health         readiness: can the service do its job right now?
     metrics        what the database knows, as Prometheus families (and for ``status``)
+    expiry         giving up on recharges that waited too long for authentication
+    admin          the operator's cross-user lists and statistics
+    reports        recharge and ledger reports for a period, streamed
     services       what they all work with (database, gateway, rules, clock)
 """

@@ -166,7 +166,11 @@ def _report(svc: Svc, kind: ReportKind, period: Period, fmt: ReportFormat) -> St
     return StreamingResponse(
         reports.generate(svc, request),
         media_type=fmt.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{request.filename}"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{request.filename}"',
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",  # a proxy should pass the stream on, not buffer it
+        },
     )
 
 
