@@ -80,27 +80,6 @@ def _with_db(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
         raise  # unreachable: _fail exits
 
 
-def _with_services(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
-    """Run ``work(services)`` (use cases) on a migrated database."""
-    from balance_manager.errors import ServiceError
-    from balance_manager.store import migrate
-    from balance_manager.usecases.services import Services
-
-    async def run() -> T:
-        services = Services.from_settings(settings)
-        try:
-            await migrate.upgrade(services.engine)
-            return await work(services)
-        finally:
-            await services.aclose()
-
-    try:
-        return asyncio.run(run())
-    except ServiceError as exc:
-        _fail(exc.message)
-        raise  # unreachable: _fail exits
-
-
 def _migrate(settings: Settings) -> Migration:
     """Bring the schema up to date. Callers validate every setting they need first, so a bad
     setting stops a command before anything touches the database."""
@@ -150,8 +129,10 @@ def serve(
         ),
     ] = 1,
 ) -> None:
-    """Migrate the database, then serve the HTTP API (and, unless EMBEDDED_WORKER=false, the
-    recharge worker)."""
+    """Serve the HTTP API (and the recharge worker), after migrating.
+
+    Unless EMBEDDED_WORKER=false, the recharge worker runs too: inside the one process, or as
+    one more process beside --workers N."""
     import uvicorn
 
     from balance_manager.api.app import create_app
@@ -271,7 +252,9 @@ def worker() -> None:
 
 @app.command()
 def status() -> None:
-    """A summary: users, recharges waiting, the queue, the last sweep and the workers."""
+    """A summary of users, the queue and the workers.
+
+    Users, recharges waiting, the queue, the outbox, the last sweep and every worker."""
     from balance_manager.status import render
 
     settings = _settings()
@@ -292,7 +275,9 @@ def reconcile(
         bool, typer.Option(help="Repair what settling can (--no-repair: only report).")
     ] = True,
 ) -> None:
-    """Compare Stripe's PaymentIntents, refunds and disputes since --since with the ledger;
+    """Compare Stripe with the ledger, repair, report.
+
+    Compare Stripe's PaymentIntents, refunds and disputes since --since with the ledger;
     repair what the normal settle path can, report every other difference. Exit status 1
     when differences remain."""
     import json

@@ -1,7 +1,7 @@
 """Indexes for the operator's reports and statistics: periods in (created_at, id) order.
 
-Revision ID: 0003_admin
-Revises: 0002
+Revision ID: 0006_admin
+Revises: 0005_safety
 Create Date: 2026-12-01 09:00:00
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0003_admin"
-down_revision = "0002"
+revision = "0006_admin"
+down_revision = "0005_safety"
 branch_labels = None
 depends_on = None
 
