@@ -311,6 +311,31 @@ def reconcile(
         raise typer.Exit(1)
 
 
+@app.command()
+def sweep() -> None:
+    """Run one sweep pass now.
+
+    Opens the recharges that are due, as a worker's periodic sweep does (needs
+    STRIPE_SECRET_KEY); prints {"opened", "candidates", "seconds"} as JSON on the last line."""
+    import json
+
+    from balance_manager.usecases import sweep as sweeping
+
+    settings = _settings()
+    logs.configure(settings.log_level, settings.log_format)
+    # The pass's own time (not start-up or migration) is what sweeping.sweep measures.
+    swept = _with_services(settings, sweeping.sweep, payments=True)
+    typer.echo(
+        json.dumps(
+            {
+                "opened": swept.opened,
+                "candidates": swept.candidates,
+                "seconds": round(swept.seconds, 6),
+            }
+        )
+    )
+
+
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(metavar="NAME", help="What the key is for.")],
