@@ -6,13 +6,16 @@ Every request is the recharge path: ``POST /v1/payment_intents`` with ``confirm=
 ``off_session=true``, a customer, a saved card and a fresh ``Idempotency-Key`` — a succeeded
 PaymentIntent, a Charge, a balance transaction and three events each.
 
-    .venv/bin/python bench/sandbox_throughput.py [--seconds 10] [--concurrency 32]
+    .venv/bin/python bench/sandbox_throughput.py [--seconds 10] [--concurrency 32] [--json]
+
+``bench/run_all.py`` runs it as its ``sandbox`` scenario (``--json``: one JSON line).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import os
 import socket
@@ -133,6 +136,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--clients", type=int, default=0, help="client processes (default: CPUs-1)")
+    parser.add_argument("--json", action="store_true", help="print one JSON line")
     args = parser.parse_args()
     cpus = sorted(os.sched_getaffinity(0))
     load_cpus = [c for c in cpus if c != 0] or [0]
@@ -173,6 +177,19 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(10)
+    if args.json:
+        figures = {
+            "cpus": len(cpus),
+            "client_processes": n_clients,
+            "connections_per_client": args.concurrency,
+            "seconds": round(elapsed, 2),
+            "creations": total,
+            "per_second": round(total / elapsed, 1),
+            "sandbox_cpu_share": round(cpu / elapsed, 2),
+            "per_cpu_second": round(total / cpu, 1) if cpu else None,
+        }
+        print(json.dumps(figures))
+        return
     print(
         f"sandbox on CPU 0 ({len(cpus)} CPUs visible), {n_clients} client process(es) x "
         f"{args.concurrency} connections, {args.seconds:.0f} s"

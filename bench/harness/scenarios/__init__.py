@@ -1,0 +1,1 @@
+"""One module per benchmark scenario; each ``run(stack, ...)`` returns a JSON-able dict."""
