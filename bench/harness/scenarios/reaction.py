@@ -11,8 +11,9 @@ every ``reaction_gap`` seconds. Under load a reaction can be negative: the worke
 the PaymentIntent before the debit's response reached the client. The time from the moment
 the debit was sent is recorded too.
 
-The loaded run paces wrk (debit.lua with a fixed pause per request on each of the 32
-connections) to half the service's maximum debits/s, calibrated with up to three short runs.
+The loaded run paces wrk (debit.lua with a fixed pause before each request on each
+connection; up to 32 connections, fewer when the pause would near the server's keep-alive
+timeout) to half the service's maximum debits/s, calibrated with up to three short runs.
 """
 
 from __future__ import annotations
@@ -122,21 +123,26 @@ def run(stack: Stack, usage: dict[str, Any] | None) -> dict[str, Any]:
     goal = peak / 2
     path = f"/api/balance/usage/{USAGE_PREFIX}"
     proc = stack.serve_proc("pg")
-    pause = 1000 * cfg.connections / goal
+    # Connections idle for the pause between requests: at most ~2 s of it, below uvicorn's
+    # 5 s keep-alive timeout (a closed idle connection would count as a read error).
+    conns = max(2, min(cfg.connections, int(goal * 2)))
+    threads = min(cfg.threads, conns)
+    pause = 1000 * conns / goal
     for _ in range(3):  # each probe long enough for every connection to make a few requests
         probe = measure(
             stack, base, path, proc, f"calib{secrets.token_hex(3)}",
             max(3.0, cfg.warmup, 3 * pause / 1000 + 1), extra_lua=_paced(pause),
+            connections=conns,
         )  # fmt: skip
         if abs(probe["rps"] / goal - 1) <= 0.15:
             break
-        latency = max(0.0, 1000 * cfg.connections / probe["rps"] - pause)
-        pause = max(0.0, 1000 * cfg.connections / goal - latency)
+        latency = max(0.0, 1000 * conns / probe["rps"] - pause)
+        pause = max(0.0, 1000 * conns / goal - latency)
     script = stack.work / "paced-debit.lua"
     script.write_text((LUA / "debit.lua").read_text() + "\n" + _paced(pause))
     argv = [
         # Runs until the samples are done (SIGINT: wrk stops and reports).
-        "wrk", f"-t{cfg.threads}", f"-c{cfg.connections}", "-d3600s",
+        "wrk", f"-t{threads}", f"-c{conns}", "-d3600s",
         "--timeout", "30s", "--latency", "-s", str(script), base, "--",
         path, str(cfg.users), stack.api_key, f"half{secrets.token_hex(3)}",
     ]  # fmt: skip
@@ -169,5 +175,6 @@ def run(stack: Stack, usage: dict[str, Any] | None) -> dict[str, Any]:
             "gap_seconds": cfg.reaction_gap,
             "workers": 1,
             "pause_ms_per_request": round(pause, 1),
+            "background_connections": conns,
         },
     }

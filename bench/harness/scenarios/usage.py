@@ -40,6 +40,7 @@ def check(result: WrkResult, what: str, proc: procs.Proc) -> None:
 def measure(
     stack: Stack, base: str, path: str, proc: procs.Proc, run_prefix: str, seconds: float,
     *, token: str = "", users: int | None = None, extra_lua: str | None = None,
+    connections: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """One wrk run of debit.lua against ``base + path``, with the server's CPU per request.
 
@@ -55,8 +56,8 @@ def measure(
             "debit.lua",
             [path, str(users or cfg.users), token or stack.api_key, f"{run_prefix}.{attempt}"],
             seconds=seconds,
-            threads=cfg.threads,
-            connections=cfg.connections,
+            threads=min(cfg.threads, connections or cfg.connections),
+            connections=connections or cfg.connections,
             extra_lua=extra_lua,
             tmp=stack.work,
         )
