@@ -99,7 +99,8 @@ def _make_due(url: str, users: int, due: int) -> None:
                 WITH due AS (
                     SELECT $1::text || (g * $2::int) AS id FROM generate_series(1, $3::int) AS g
                 ), moved AS (
-                    UPDATE users SET balance = balance - $4::bigint, updated_at = now()
+                    UPDATE users SET balance = balance - $4::bigint, updated_at = now(),
+                        below_minimum = true  -- 400 < 500, as the service's debit sets it
                     FROM due WHERE users.id = due.id
                     RETURNING users.id, users.balance
                 )
