@@ -151,7 +151,14 @@ async def test_two_api_processes_and_two_workers_never_double_charge(
         _process(["worker"], env),
     ):
         apis = [
-            httpx.AsyncClient(base_url=f"http://127.0.0.1:{p}", headers=operator, timeout=30)
+            # Idle connections expire on our side before uvicorn's 5 s keep-alive closes them:
+            # otherwise a request can race the server's close and meet a reset connection.
+            httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{p}",
+                headers=operator,
+                timeout=30,
+                limits=httpx.Limits(keepalive_expiry=2),
+            )
             for p in ports
         ]
 
