@@ -32,6 +32,10 @@ class Wakeup:
     def set(self) -> None:
         self._event.set()
 
+    def is_set(self) -> bool:
+        """A wake-up is pending (the worker has not consumed it yet)."""
+        return self._event.is_set()
+
     async def wait(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
@@ -54,6 +58,9 @@ class Listener:
         self.check_seconds = check_seconds
         self.connected = False
         self.listens = 0  # how many times LISTEN was (re-)established
+        # The PostgreSQL backend that listens now (None: not listening): what an operator
+        # finds in pg_stat_activity, and what health may show next to ``connected``.
+        self.backend_pid: int | None = None
         self._conn: AsyncConnection | None = None
 
     @property
@@ -91,6 +98,7 @@ class Listener:
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection
         await driver.add_listener(CHANNEL, lambda *_args: self.wakeup.set())
+        self.backend_pid = int(driver.get_server_pid())
         if self.listens:  # listening again: a wake-up may have been missed meanwhile
             self.wakeup.set()
         self.connected = True
@@ -107,6 +115,7 @@ class Listener:
     async def _close(self) -> None:
         conn, self._conn = self._conn, None
         self.connected = False
+        self.backend_pid = None
         if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.invalidate()
