@@ -136,6 +136,7 @@ def serve(
     import uvicorn
 
     from balance_manager.api.app import create_app
+    from balance_manager.api.serving import uvicorn_options
 
     settings = _settings()
     logs.configure(settings.log_level, settings.log_format)
@@ -152,7 +153,7 @@ def serve(
     options: dict[str, Any] = {
         "host": host or settings.host,
         "port": port or settings.port,
-        **_uvicorn(),
+        **uvicorn_options(settings),
     }
     if workers == 1:
         uvicorn.run(application, **options)
@@ -177,14 +178,6 @@ def serve(
         if recharge_worker is not None:
             recharge_worker.terminate()
             recharge_worker.wait(timeout=30)
-
-
-def _uvicorn() -> dict[str, Any]:
-    """How ``serve`` runs uvicorn: our logging (uvicorn's loggers propagate to it, its access
-    log is replaced by ours, which never prints a query string) and the app's own
-    proxy-headers handling (``FORWARDED_ALLOW_IPS``), which must come after the request-id
-    middleware has seen the connecting peer."""
-    return {"log_config": None, "access_log": False, "proxy_headers": False}
 
 
 def _tracing() -> None:

@@ -27,6 +27,23 @@ SUPPORTED_CURRENCIES = frozenset(_ZERO_DECIMAL | _THREE_DECIMAL | _TWO_DECIMAL)
 # prepaid balance, and small enough that every amount fits a BIGINT and renders exactly as a
 # JSON number (at most 15 significant digits).
 MAX_MAJOR_UNITS = Decimal(10) ** 12
+# A JSON client that reads numbers as doubles (JavaScript, most others) gets every integer up
+# to 2**53 back exactly, and every decimal with that many minor units back digit for digit.
+# The largest exponent (3) keeps a trillion major units at 10**15 minor units: below it, with
+# room for a balance that a recharge credit carries past the bound (see ``balance_in_range``).
+JSON_EXACT_MINOR = 2**53 - 1
+
+
+def max_minor(cur: Currency) -> int:
+    """The exclusive bound on any amount or balance in ``cur``'s minor units."""
+    return int(MAX_MAJOR_UNITS.scaleb(cur.exponent))
+
+
+def balance_in_range(minor: int, cur: Currency) -> bool:
+    """Whether a balance may be reached by a posting the service can refuse (usage, an
+    adjustment). Money that already moved at Stripe (a recharge credit) is never refused: it
+    can carry a balance at most one amount past this bound, still far below 2**53."""
+    return -max_minor(cur) < minor < max_minor(cur)
 
 
 class MoneyError(ValueError):

@@ -13,7 +13,10 @@ For each posting, in order:
    ``KEY_REUSED``; nothing moves;
 3. a debit that must respect the floor and would take the balance below it →
    ``FLOOR_REACHED``; nothing moves;
-4. otherwise ``APPLIED``: a new entry with the running balance after it. A debit that takes
+4. a posting that must respect the bounds (usage, adjustments: what the service may refuse)
+   and would take the balance to a trillion major units or beyond, further from zero →
+   ``OUT_OF_RANGE``; nothing moves (balances stay within what JSON clients read exactly);
+5. otherwise ``APPLIED``: a new entry with the running balance after it. A debit that takes
    the balance from at-or-above the user's low-balance threshold to below it is flagged
    ``crossed_low_balance`` (the store writes a ``balance.low`` event for it).
 
@@ -31,6 +34,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from balance_manager import money
 from balance_manager.states import LedgerKind
 
 Key = tuple[str, str, str]  # (user_id, kind, reference): unique in the ledger
@@ -45,6 +49,9 @@ class Posting:
     description: str | None = None
     metadata: dict[str, Any] | None = None
     enforce_floor: bool = False
+    # Refused (OUT_OF_RANGE) rather than taking the balance out of bounds; off for postings
+    # of money that already moved at Stripe, which are never refused.
+    enforce_bounds: bool = False
 
     @property
     def key(self) -> Key:
@@ -78,6 +85,7 @@ class Outcome(StrEnum):
     REPLAYED = "replayed"
     KEY_REUSED = "idempotency_key_reused"
     FLOOR_REACHED = "balance_floor_reached"
+    OUT_OF_RANGE = "balance_out_of_range"
     UNKNOWN_USER = "user_not_found"
 
 
@@ -143,6 +151,13 @@ def apply(
             and after < account.floor
         ):
             plan.results.append(Result(posting, Outcome.FLOOR_REACHED))
+            continue
+        if (
+            posting.enforce_bounds
+            and abs(after) > abs(before)
+            and not money.balance_in_range(after, money.currency(account.currency))
+        ):
+            plan.results.append(Result(posting, Outcome.OUT_OF_RANGE))
             continue
         entry = Entry(amount=posting.amount, balance_after=after)
         account.balance = after

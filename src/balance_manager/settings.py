@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
     max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # How long `serve` waits for a request's headers (from the connection, or a kept-alive
+    # request's first byte) and then for its whole body, before answering 408 and closing.
+    request_header_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    request_body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     # Sized for ~32 concurrent requests per process without opening and closing overflow
     # connections under steady load (each costs a connect, and a TLS attempt).
     db_pool_size: int = Field(default=20, ge=1, le=200)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from balance_manager import __version__
-from balance_manager.api import errors
+from balance_manager.api import errors, schemas
 from balance_manager.api.context import AppContext
 from balance_manager.api.limits import BodySizeLimit
 from balance_manager.api.routes import (
@@ -91,6 +91,7 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        responses=schemas.ERROR_RESPONSES,
         # Served by web.pages with local assets instead of FastAPI's CDN-based pages.
         docs_url=None,
         redoc_url=None,
@@ -132,7 +133,10 @@ def create_app_from_env() -> FastAPI:
     from balance_manager.settings import load_settings
     from balance_manager.telemetry import tracing
 
+    from balance_manager.api.serving import uvicorn_options
+
     settings = load_settings()
     logs.configure(settings.log_level, settings.log_format)
     tracing.configure_from_env()
+    uvicorn_options(settings)  # this process's read deadlines and log filters
     return create_app(settings)

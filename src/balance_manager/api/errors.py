@@ -9,7 +9,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
+from balance_manager.api.jsonbody import UnstorableInput
 from balance_manager.errors import (
     Conflict,
     Forbidden,
@@ -125,6 +127,16 @@ def install(app: FastAPI) -> None:
             field = str(loc[-1])
         code, message = _validation_message(first, field)
         return error_response(400, code, message, field=field)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(_request: Request, _exc: ClientDisconnect) -> JSONResponse:
+        # The client left (or was cut off for sending its body too slowly) before its body
+        # arrived: nothing was done, and nobody reads this answer.
+        return error_response(400, "client_disconnected", "the request body was not received")
+
+    @app.exception_handler(UnstorableInput)
+    async def _unstorable(_request: Request, exc: UnstorableInput) -> JSONResponse:
+        return error_response(400, exc.code, exc.message, field=exc.field)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

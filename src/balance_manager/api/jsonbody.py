@@ -1,8 +1,13 @@
-"""JSON request bodies parsed with exact decimals.
+"""JSON request bodies parsed with exact decimals, and only strings the databases can store.
 
 Python's ``json`` turns ``18.85`` into a binary float and accepts ``NaN``/``Infinity``; in a
 money API both are wrong. This route class parses numbers with a fraction as ``Decimal`` and
 rejects the non-standard constants, before any validation runs.
+
+It is also the one place where every string from outside meets the service before any
+validation or statement: path parameters and every string in a JSON body (values and object
+keys, however deep: metadata included) must be storable (:mod:`balance_manager.text`), else
+400 ``invalid_characters`` naming the field.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from balance_manager import text
 
 
 def _reject_constant(name: str) -> Any:
@@ -23,7 +31,28 @@ def _reject_constant(name: str) -> Any:
 
 
 def loads(body: bytes | str) -> Any:
-    return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+    try:
+        return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+    except json.JSONDecodeError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        # Not UTF-8, an integer of thousands of digits, thousands of nested brackets:
+        # malformed JSON for us (FastAPI would answer a generic 400 without our code).
+        raise json.JSONDecodeError(type(exc).__name__, "", 0) from None
+
+
+class UnstorableInput(HTTPException):
+    """A string that cannot be stored. An HTTPException because FastAPI turns any other error
+    raised while it parses the body into a generic 400 without the field."""
+
+    code = "invalid_characters"
+
+    def __init__(self, field: str | None, reason: str, *, in_key: bool = False) -> None:
+        where = field or "the request body"
+        message = f"{where}: a key {reason}" if in_key else f"{where} {reason}"
+        super().__init__(400, message)
+        self.field = field
+        self.message = message
 
 
 def as_validation_error(exc: ValueError) -> RequestValidationError:
@@ -55,8 +84,20 @@ def as_validation_error(exc: ValueError) -> RequestValidationError:
 class DecimalJSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = loads(await self.body())
+            document = loads(await self.body())
+            found = text.find(document)
+            if found is not None:
+                raise UnstorableInput(text.dotted(found.path), found.reason, in_key=found.in_key)
+            self._json = document
         return self._json
+
+
+def check_path_params(params: dict[str, Any]) -> None:
+    """Path parameters (``userId``, ``rechargeId``, ``paymentMethodId``) are strings too."""
+    for name, value in params.items():
+        reason = text.problem(value) if isinstance(value, str) else None
+        if reason is not None:
+            raise UnstorableInput(name, reason)
 
 
 class DecimalJSONRoute(APIRoute):
@@ -64,6 +105,7 @@ class DecimalJSONRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def decimal_json_handler(request: Request) -> Response:
+            check_path_params(request.path_params)
             return await handler(DecimalJSONRequest(request.scope, request.receive))
 
         return decimal_json_handler

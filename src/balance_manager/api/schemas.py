@@ -52,7 +52,17 @@ IdempotencyKey = Annotated[
     str, StringConstraints(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")
 ]
 Description = Annotated[str, StringConstraints(max_length=500)]
-Metadata = Annotated[dict[str, str | int | bool | None], Field(max_length=50)]
+# Stripe's metadata limits (50 keys, keys up to 40 characters, values up to 500), so that one
+# ledger entry stays small and a page of entries cannot weigh megabytes. Integers stay within
+# what a JSON client reading doubles gets back exactly.
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+MetadataValue = (
+    Annotated[str, StringConstraints(max_length=500)]
+    | Annotated[int, Field(strict=True, ge=-(2**53 - 1), le=2**53 - 1)]
+    | bool
+    | None
+)
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=50)]
 
 
 class InputModel(BaseModel):
@@ -244,6 +254,33 @@ class ErrorBody(OutputModel):
     code: str
     message: str
     field: str | None = None
+
+
+class ErrorOut(OutputModel):
+    """Every error answer: ``{"error": {"code", "message", "field"?}}``."""
+
+    error: ErrorBody
+
+
+# The error statuses any operation may answer, declared once for the whole API (routes may
+# declare their own for a status, which wins, as /health does for 503).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in [
+        (400, "Bad input; ``field`` names it."),
+        (401, "No credential, or a bad, expired or revoked one."),
+        (403, "Another user's data, or an operator-only operation."),
+        (404, "No such user, recharge or card."),
+        (
+            409,
+            "Conflict: idempotency key reused, limit reached, recharge in flight, balance bound.",
+        ),
+        (413, "Request body too large."),
+        (422, "Not possible now (e.g. auto-recharge paused, no card)."),
+        (502, "Stripe failed or refused."),
+        (503, "Payments or webhooks are not configured."),
+    ]
+}
 
 
 class BatchResult(OutputModel):

@@ -13,6 +13,9 @@ value with ``outcome`` DECLINED or REQUIRES_ACTION.
 
 Refunds and disputes are read as ``RefundInfo`` / ``DisputeInfo`` values; reconciliation
 lists PaymentIntents, refunds and disputes created since a time (``list_*``).
+Webhooks raise their own two (the request, not Stripe, is at fault): ``WebhookSignatureError``
+(not signed with our secret: refuse) and ``MalformedEvent`` (signed, but not an event the
+handlers can rely on: record it and answer 200, see ``webhook_payload``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
+import json
 import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,6 +37,7 @@ import stripe
 import structlog
 
 from balance_manager.payments.instruments import stripe_request
+from balance_manager.payments import webhook_payload
 from balance_manager.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -134,6 +140,21 @@ class WebhookSignatureError(Exception):
     """A webhook payload whose ``Stripe-Signature`` does not verify (or is missing/garbled).
 
     Not a ``GatewayError``: Stripe is fine, the *request* is untrusted (HTTP 400)."""
+
+
+class MalformedEvent(Exception):
+    """A payload signed with our secret that is not a usable Stripe event (an array body,
+    an integer ``recharge_id``, a null or over-long id, …): ``reason`` says what
+    (``webhook_payload.problem``). ``key`` is a digest of the payload — the same for a
+    redelivery of it, and never the id of a real event, which it must not shadow;
+    ``claimed_id`` is the payload's own id when it has a usable one."""
+
+    def __init__(self, reason: str, *, key: str, claimed_id: str | None, event_type: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.key = key
+        self.claimed_id = claimed_id
+        self.event_type = event_type
 
 
 @dataclass(frozen=True, slots=True)
@@ -549,18 +570,33 @@ class StripeGateway:
     def construct_event(self, payload: bytes, signature_header: str | None) -> stripe.Event:
         """Verify ``Stripe-Signature`` against the endpoint secret, then parse.
 
-        Raises WebhookSignatureError (bad, missing or stale signature; unparsable payload) or
-        ValueError when no webhook secret is configured."""
+        Raises WebhookSignatureError (bad, missing or stale signature), MalformedEvent (signed,
+        but not a usable event) or ValueError when no webhook secret is configured."""
         if not self.webhook_secret:
             raise ValueError("STRIPE_WEBHOOK_SECRET is not set")
         if not signature_header:
             raise WebhookSignatureError("missing Stripe-Signature header")
         try:
-            return self._client.construct_event(payload, signature_header, self.webhook_secret)
+            stripe.WebhookSignature.verify_header(
+                payload, signature_header, self.webhook_secret, stripe.Webhook.DEFAULT_TOLERANCE
+            )
         except stripe.SignatureVerificationError as exc:
             raise WebhookSignatureError(str(exc.user_message or exc)) from None
-        except ValueError:
-            raise WebhookSignatureError("payload is not a Stripe event") from None
+        try:
+            document: object = json.loads(payload)
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or absurdly nested
+            document = None
+            reason: str | None = "invalid_json"
+        else:
+            reason = webhook_payload.problem(document)
+        if reason is not None:
+            raise MalformedEvent(
+                reason,
+                key="malformed_" + hashlib.sha256(payload).hexdigest()[:40],
+                claimed_id=webhook_payload.usable_id(document),
+                event_type=webhook_payload.usable_type(document),
+            )
+        return self._client.construct_event_without_verification(payload)
 
 
 # ---------------------------------------------------------------------- helpers

@@ -295,7 +295,9 @@ async def refresh_below_minimum(conn: AsyncConnection, user_id: str, *, minimum:
 # --------------------------------------------------------------------- PostgreSQL fast path
 
 # Parameters: $1 user id, $2 amount (negative), $3 reference, $4 description,
-# $5 metadata (JSON text), $6 now. Sent through asyncpg directly: for one statement
+# $5 metadata (JSON text), $6 now, $7 the currency's balance bound (``money.max_minor``:
+# a debit that would take the balance to -$7 or below is left to the general path, which
+# refuses it as ``balance_out_of_range``). Sent through asyncpg directly: for one statement
 # SQLAlchemy's execution machinery would cost more CPU than the statement itself.
 _DEBIT_ONE = """
 WITH debited AS (
@@ -308,6 +310,7 @@ WITH debited AS (
        AND NOT EXISTS (SELECT 1 FROM ledger_entries AS e
                         WHERE e.user_id = $1 AND e.kind = 'usage' AND e.reference = $3)
        AND (c.balance_floor IS NULL OR u.balance + $2 >= c.balance_floor)
+       AND u.balance + $2 > -($7::bigint)
  RETURNING u.id, u.balance, u.currency, c.minimum_balance, c.auto_recharge_enabled,
            c.paused_reason IS NULL AS not_paused,
            c.default_payment_method_id IS NOT NULL AS has_card,
@@ -359,11 +362,13 @@ async def debit_one(
     description: str | None,
     metadata: dict[str, Any] | None,
     now: datetime,
+    bound: int,
 ) -> Debited | None:
     """One usage debit (``amount`` < 0) in one statement on an asyncpg connection (``pg``,
     inside the caller's transaction), under the user's row lock (the UPDATE takes it). None
     when nothing was written: the key exists, the floor refused it, or the user does not
-    exist — the caller then asks the general path, which says which.
+    exist, or the balance would leave its bounds (``bound``) — the caller then asks the
+    general path, which says which.
 
     A concurrent request with the same key that commits while this one waits for the lock
     makes the INSERT fail on the unique key (``UniqueViolationError``); the caller then takes
@@ -377,6 +382,7 @@ async def debit_one(
         description,
         None if metadata is None else json.dumps(metadata),
         now,
+        bound,
     )
     if row is None:
         return None

@@ -23,8 +23,10 @@ from balance_manager.telemetry import tracing
 from balance_manager.usecases.services import Services
 
 # Deliberately simple: the operator's application owns address verification; this only
-# catches values that cannot be an address at all.
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+# catches values that cannot be an address at all (control characters, NUL and lone
+# surrogates included: the database cannot store those).
+_ADDRESS_CHAR = "[^@\\s\x00-\x1f\x7f\ud800-\udfff]"
+_EMAIL = re.compile(f"^{_ADDRESS_CHAR}{{1,64}}@{_ADDRESS_CHAR}+\\.{_ADDRESS_CHAR}{{2,}}$")
 DEFAULT_MAX_DAILY_RECHARGES = 5
 DEFAULT_MAX_RECHARGE_MAJOR = Decimal(10000)
 OPENING_BALANCE_REFERENCE = "opening-balance"

@@ -328,3 +328,25 @@ def _duplicate(event_id: str, kind: str) -> Handled:
     log.info("stripe_event_duplicate", event_id=event_id, type=kind)
     metrics.stripe_webhook_event(kind, "duplicate")
     return Handled(event_id, kind, "duplicate")
+
+
+async def record_malformed(
+    svc: Services, *, key: str, event_type: str, reason: str, claimed_id: str | None
+) -> Handled:
+    """Keep a signed but malformed payload in ``stripe_events`` (outcome
+    ``malformed:<reason>``, keyed by the payload's digest) so the operator sees it; nothing
+    else changes. The endpoint then answers 200: Stripe retries anything else for days, and
+    the same payload would be just as malformed each time."""
+    outcome = f"malformed:{reason}"[:255]
+    try:
+        async with svc.sessions.begin() as session:
+            session.add(
+                StripeEvent(id=key, type=event_type, processed_at=svc.clock(), outcome=outcome)
+            )
+            await session.flush()
+    except IntegrityError:  # the same payload again
+        return _duplicate(key, event_type)
+    log.warning(
+        "stripe_event_malformed", key=key, claimed_id=claimed_id, type=event_type, reason=reason
+    )
+    return Handled(key, event_type, outcome)

@@ -110,6 +110,7 @@ async def _debit_one(svc: Services, event: UsageEvent, now: datetime) -> Recorde
                     description=event.description,
                     metadata=event.metadata,
                     now=now,
+                    bound=money.max_minor(cur),
                 )
                 if debited is None:
                     return None
@@ -218,6 +219,7 @@ async def adjust(
                     reference=idempotency_key,
                     description=reason,
                     metadata=metadata,
+                    enforce_bounds=True,
                 )
             ],
             now=now,
@@ -236,6 +238,7 @@ def _usage(event: UsageEvent, amount: int) -> posting.Posting:
         description=event.description,
         metadata=event.metadata,
         enforce_floor=True,
+        enforce_bounds=True,
     )
 
 
@@ -295,6 +298,12 @@ def _error_for(result: posting.Result) -> ServiceError | None:
         return Conflict(
             "this usage would take the balance below the configured balanceFloor",
             code="balance_floor_reached",
+            field="amount",
+        )
+    if result.outcome is posting.Outcome.OUT_OF_RANGE:
+        return Conflict(
+            "this would take the balance to 1,000,000,000,000 or beyond in magnitude",
+            code="balance_out_of_range",
             field="amount",
         )
     return None

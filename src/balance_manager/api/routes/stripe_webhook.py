@@ -5,6 +5,11 @@
 - Missing or bad ``Stripe-Signature`` → 400 ``invalid_signature``; nothing changes.
 - Otherwise 200 ``{received: true, eventId, type, outcome}``; ``outcome`` is ``"duplicate"``
   for an event already processed and ``"ignored"`` for types we don't handle.
+- Signed but malformed (an array body, an integer ``recharge_id``, a null or over-long id,
+  …): 200 with ``outcome: "malformed:<reason>"``, recorded in ``stripe_events`` under
+  ``eventId`` (a digest of the payload); nothing else changes. Not a 4xx: Stripe retries
+  every non-2xx answer for up to three days (and flags the endpoint as failing), and the
+  same payload would be refused each time.
 - A handler failure (e.g. Stripe unreachable while re-reading a card list) → 502/500 and no
   trace of the event, so Stripe's retry processes it again.
 """
@@ -18,7 +23,7 @@ from fastapi import APIRouter, Header, Request
 from balance_manager.api.auth import Svc
 from balance_manager.api.errors import ApiError
 from balance_manager.api.schemas import OutputModel
-from balance_manager.payments.gateway import WebhookSignatureError
+from balance_manager.payments.gateway import MalformedEvent, WebhookSignatureError
 from balance_manager.usecases import stripe_events
 from balance_manager.usecases.services import require_gateway
 
@@ -50,5 +55,14 @@ async def stripe_webhook(
         raise ApiError(
             400, "invalid_signature", f"webhook not verified: {exc}", field="Stripe-Signature"
         ) from None
+    except MalformedEvent as bad:
+        handled = await stripe_events.record_malformed(
+            svc,
+            key=bad.key,
+            event_type=bad.event_type,
+            reason=bad.reason,
+            claimed_id=bad.claimed_id,
+        )
+        return WebhookOut(event_id=handled.event_id, type=handled.type, outcome=handled.outcome)
     handled = await stripe_events.handle(svc, event)
     return WebhookOut(event_id=handled.event_id, type=handled.type, outcome=handled.outcome)
