@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from balance_manager.errors import NotFound
 from balance_manager.ids import new_id
-from balance_manager.store.db import SessionFactory
+from balance_manager.store.db import SessionFactory, retry_on_disconnect
 from balance_manager.store.models import ApiKey, utcnow
 
 KEY_SCHEME = "bmk"
@@ -109,6 +109,7 @@ class KeyVerifier:
         self._verdicts[digest] = verdict
         return verdict
 
+    @retry_on_disconnect  # every request checks its key: a dead pooled connection is no 500
     async def _check(self, credential: str) -> str | None:
         async with self._reads.begin() as session:
             key = await verify_key(session, credential)

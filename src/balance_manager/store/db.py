@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
 
+import structlog
 from sqlalchemy import event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError
@@ -18,6 +21,9 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 SessionFactory = async_sessionmaker[AsyncSession]
+P = ParamSpec("P")
+R = TypeVar("R")
+log = structlog.get_logger(__name__)
 READ_ONLY = "balance_manager_read_only"
 
 
@@ -27,13 +33,39 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> A
         return _sqlite_engine(url)
     # No pre-ping per checkout (a round trip on every request): connections are recycled
     # after half an hour, and a use case that meets a dead one is retried (``retrying``).
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_recycle=1800,
         hide_parameters=True,
     )
+    event.listen(engine.sync_engine, "handle_error", _dead_connection)
+    return engine
+
+
+def dead_connection_error(exc: BaseException | None) -> bool:
+    """An error that means the connection is gone, whatever the driver called it: a
+    connection-class SQLSTATE (08…), the server shutting the session down (57P01–57P03), or
+    asyncpg's protocol confused by the termination notice arriving while idle
+    (``InternalClientError``)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if type(exc).__name__ == "InternalClientError":
+            return True
+        sqlstate = str(getattr(exc, "sqlstate", None) or "")
+        if sqlstate.startswith("08") or sqlstate in {"57P01", "57P02", "57P03"}:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _dead_connection(context: Any) -> None:
+    # Marks the error as a disconnect: SQLAlchemy then discards the connection (never hands
+    # it out again) and ``retry_on_disconnect`` may run the use case once more.
+    if dead_connection_error(context.original_exception):
+        context.is_disconnect = True
 
 
 def _sqlite_engine(url: str) -> AsyncEngine:
@@ -87,6 +119,24 @@ def reader(engine: AsyncEngine) -> AsyncEngine:
 def is_disconnect(exc: BaseException) -> bool:
     """A statement failed because its connection was dead (the pool has discarded it)."""
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def retry_on_disconnect(use_case: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Run the use case again, once, when it met a dead database connection (the pool does
+    not ping connections before use). Only for use cases that are safe to repeat: reads, and
+    writes keyed for idempotency or guarded by a constraint."""
+
+    @functools.wraps(use_case)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await use_case(*args, **kwargs)
+        except DBAPIError as exc:
+            if not is_disconnect(exc):
+                raise
+            log.warning("database_connection_lost_retrying", use_case=use_case.__name__)
+            return await use_case(*args, **kwargs)
+
+    return run
 
 
 async def ping(engine: AsyncEngine) -> float:

@@ -17,6 +17,7 @@ from balance_manager.errors import Conflict, Forbidden, InvalidInput, NotFound
 from balance_manager.settings import Settings
 from balance_manager.states import LedgerKind
 from balance_manager.store import ledger
+from balance_manager.store.db import retry_on_disconnect
 from balance_manager.store.models import BalanceConfig, LedgerEntry, User, utcnow
 from balance_manager.store.paging import Page
 from balance_manager.telemetry import tracing
@@ -65,6 +66,7 @@ async def get_config(session: AsyncSession, user_id: str) -> tuple[User, Balance
     return user, config
 
 
+@retry_on_disconnect
 @tracing.traced("accounts.user")
 async def user(svc: Services, user_id: str) -> User:
     async with svc.reads.begin() as session:
@@ -313,6 +315,7 @@ class ConfigResult:
     warnings: list[str] = field(default_factory=list)
 
 
+@retry_on_disconnect
 @tracing.traced("accounts.config")
 async def config(svc: Services, user_id: str) -> ConfigResult:
     async with svc.reads.begin() as session:
@@ -375,6 +378,7 @@ def _check_customer_bounds(
         )
 
 
+@retry_on_disconnect
 @tracing.traced("accounts.update_config")
 async def update_config(
     svc: Services, user_id: str, changes: ConfigChanges, *, actor: Actor
@@ -468,6 +472,7 @@ async def change_email(svc: Services, user_id: str, email: str) -> User:
         return found
 
 
+@retry_on_disconnect
 @tracing.traced("accounts.ledger_page")
 async def ledger_page(
     svc: Services, user_id: str, *, page: int, limit: int

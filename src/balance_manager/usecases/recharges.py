@@ -22,6 +22,7 @@ from balance_manager.errors import Conflict, InvalidInput, NotFound, Unprocessab
 from balance_manager.states import IN_FLIGHT, RechargeStatus, TriggeredBy, TriggerSource
 from balance_manager.store import ledger
 from balance_manager.store import recharges as records
+from balance_manager.store.db import retry_on_disconnect
 from balance_manager.store.models import BalanceConfig, RechargeRecord, User
 from balance_manager.store.paging import Page
 from balance_manager.store.wakeups import notify
@@ -120,6 +121,7 @@ def refusal(reason: policy.BlockedReason) -> Conflict | Unprocessable:
     return Unprocessable(message, code=reason.value)
 
 
+@retry_on_disconnect
 @tracing.traced("recharges.request_manual")
 async def request_manual(
     svc: Services, user_id: str, *, amount: object = None, override_holds: bool = False
@@ -223,6 +225,7 @@ class BalanceStatus:
         return self.blocked_reason is None
 
 
+@retry_on_disconnect
 @tracing.traced("recharges.status")
 async def status(svc: Services, user_id: str) -> BalanceStatus:
     """The original's balance status, decided by the same function a request would use."""
@@ -266,6 +269,7 @@ async def status(svc: Services, user_id: str) -> BalanceStatus:
     )
 
 
+@retry_on_disconnect
 @tracing.traced("recharges.history")
 async def history(
     svc: Services, user_id: str, *, page: int, limit: int
@@ -288,6 +292,7 @@ class RechargeView:
         return self.record.status is RechargeStatus.REQUIRES_ACTION
 
 
+@retry_on_disconnect
 async def _record(svc: Services, user_id: str, recharge_id: str) -> RechargeRecord:
     async with svc.reads.begin() as session:
         await get_user(session, user_id)

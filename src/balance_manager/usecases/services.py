@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ParamSpec, TypeVar
 
-import structlog
 from cachetools import LRUCache
 from sqlalchemy import event, select
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from balance_manager import money, policy
@@ -21,35 +17,15 @@ from balance_manager.settings import Settings
 from balance_manager.store.db import (
     SessionFactory,
     create_engine,
-    is_disconnect,
     reader,
     session_factory,
+)
+from balance_manager.store.db import (
+    retry_on_disconnect as retry_on_disconnect,  # re-exported: it lived here first
 )
 from balance_manager.store.models import User, utcnow
 from balance_manager.store.wakeups import Wakeup
 from balance_manager.telemetry import tracing
-
-P = ParamSpec("P")
-R = TypeVar("R")
-log = structlog.get_logger(__name__)
-
-
-def retry_on_disconnect(use_case: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Run the use case again, once, when it met a dead database connection (the pool does
-    not ping connections before use). Only for use cases that are safe to repeat: reads, and
-    writes keyed for idempotency."""
-
-    @functools.wraps(use_case)
-    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await use_case(*args, **kwargs)
-        except DBAPIError as exc:
-            if not is_disconnect(exc):
-                raise
-            log.warning("database_connection_lost_retrying", use_case=use_case.__name__)
-            return await use_case(*args, **kwargs)
-
-    return run
 
 
 def rules_from_settings(settings: Settings) -> policy.RechargeRules:

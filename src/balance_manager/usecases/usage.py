@@ -25,11 +25,15 @@ from balance_manager.amounts import parse_amount
 from balance_manager.errors import Conflict, NotFound, ServiceError
 from balance_manager.states import LedgerKind, TriggerSource
 from balance_manager.store import ledger
-from balance_manager.store.db import driver_connection
+from balance_manager.store.db import (
+    dead_connection_error,
+    driver_connection,
+    retry_on_disconnect,
+)
 from balance_manager.telemetry import tracing
 from balance_manager.usecases.accounts import check_user_id
 from balance_manager.usecases.recharges import open_automatic
-from balance_manager.usecases.services import Services, retry_on_disconnect
+from balance_manager.usecases.services import Services
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +126,11 @@ async def _debit_one(svc: Services, event: UsageEvent, now: datetime) -> Recorde
                     recharge_id = opened[event.user_id].record_id if opened else None
         except UniqueViolationError:
             return None  # a concurrent repeat of this key committed first: it replays
-        except (OSError, PostgresConnectionError, InterfaceError):
+        except Exception as exc:
+            if not isinstance(
+                exc, OSError | PostgresConnectionError | InterfaceError
+            ) and not dead_connection_error(exc):
+                raise
             # A dead connection: the pool must not hand it out again, and the general path
             # (a fresh connection) applies the debit — or replays it, should the lost COMMIT
             # have gone through.
