@@ -121,6 +121,9 @@ def refusal(reason: policy.BlockedReason) -> Conflict | Unprocessable:
     return Unprocessable(message, code=reason.value)
 
 
+# Safe to repeat after a dead connection: a record that the first attempt opened (and maybe
+# charged) is in flight, so the second attempt is refused by the one-in-flight index and the
+# stale-``processing`` re-drive settles the first — never a second charge.
 @retry_on_disconnect
 @tracing.traced("recharges.request_manual")
 async def request_manual(
