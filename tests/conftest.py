@@ -24,6 +24,7 @@ from sqlalchemy import make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from balance_manager import logs
 from balance_manager.api.app import create_app
 from balance_manager.auth import api_keys
 from balance_manager.settings import Settings, load_settings
@@ -32,6 +33,10 @@ from balance_manager.store.db import SessionFactory, create_engine, session_fact
 from balance_manager.store.models import Base
 from balance_manager.usecases import accounts
 from tests._support import unavailable
+
+# The service's own log set-up, as serve and worker have it: without it structlog renders an
+# exception with rich's traceback and every frame's locals, which takes seconds per line.
+logs.configure("info", "console")
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

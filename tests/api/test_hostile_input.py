@@ -213,7 +213,8 @@ async def test_an_overflowing_balance_is_a_409_and_changes_nothing(
     cur = money.currency(currency)
     largest = money.to_major(money.max_minor(cur) - 1, cur)  # 999,999,999,999.99…
     sent = str(largest)  # as a decimal string: the API takes those too
-    user = await make_user(currency=currency, minimum_balance=0, target_balance=1)
+    # A target whose smallest recharge Stripe can charge in every currency (JPY: 50 at least).
+    user = await make_user(currency=currency, minimum_balance=0, target_balance=100)
 
     async def adjust(amount: Any, key: str) -> httpx.Response:
         return await client.post(

@@ -69,8 +69,10 @@ def _read_until_closed(sock: socket.socket) -> bytes:
 
 
 SLOW_HEADER = b"POST /api/balance/usage/u1 HTTP/1.1\r\nHost: x\r\nContent-Type: app"
+# The batch route reads its body before checking the credential (the single-debit route
+# refuses a bad key before reading anything, which would not show a slow body).
 SLOW_BODY = (
-    b"POST /api/balance/usage/u1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b"POST /api/balance/usage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
     b"Authorization: Bearer bmk_x_y\r\nContent-Length: 100\r\n\r\n" + b'{"amount": 1, '
 )
 

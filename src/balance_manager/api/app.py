@@ -130,10 +130,9 @@ def create_app_from_env() -> FastAPI:
     """The app from the environment's settings: the factory each process of
     ``balance-manager serve --workers N`` imports (the schema is migrated by the parent)."""
     from balance_manager import logs
+    from balance_manager.api.serving import uvicorn_options
     from balance_manager.settings import load_settings
     from balance_manager.telemetry import tracing
-
-    from balance_manager.api.serving import uvicorn_options
 
     settings = load_settings()
     logs.configure(settings.log_level, settings.log_format)

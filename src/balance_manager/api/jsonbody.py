@@ -13,7 +13,7 @@ keys, however deep: metadata included) must be storable (:mod:`balance_manager.t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -81,19 +81,24 @@ def as_validation_error(exc: ValueError) -> RequestValidationError:
     return RequestValidationError([{"type": "value_error", "loc": ("body",), "msg": str(exc)}])
 
 
+def parse(body: bytes) -> Any:
+    """A request body: exact decimals (``loads``), and no string a database cannot store."""
+    document = loads(body)
+    found = text.find(document)
+    if found is not None:
+        raise UnstorableInput(text.dotted(found.path), found.reason, in_key=found.in_key)
+    return document
+
+
 class DecimalJSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            document = loads(await self.body())
-            found = text.find(document)
-            if found is not None:
-                raise UnstorableInput(text.dotted(found.path), found.reason, in_key=found.in_key)
-            self._json = document
+            self._json = parse(await self.body())
         return self._json
 
 
-def check_path_params(params: dict[str, Any]) -> None:
-    """Path parameters (``userId``, ``rechargeId``, ``paymentMethodId``) are strings too."""
+def check_path_params(params: Mapping[str, Any]) -> None:
+    """Path and query parameters (``userId``, ``rechargeId``, ``q``, …) are strings too."""
     for name, value in params.items():
         reason = text.problem(value) if isinstance(value, str) else None
         if reason is not None:
@@ -106,6 +111,8 @@ class DecimalJSONRoute(APIRoute):
 
         async def decimal_json_handler(request: Request) -> Response:
             check_path_params(request.path_params)
+            if request.scope["query_string"]:
+                check_path_params(request.query_params)
             return await handler(DecimalJSONRequest(request.scope, request.receive))
 
         return decimal_json_handler

@@ -36,8 +36,8 @@ from typing import Any, TypeVar
 import stripe
 import structlog
 
-from balance_manager.payments.instruments import stripe_request
 from balance_manager.payments import webhook_payload
+from balance_manager.payments.instruments import stripe_request
 from balance_manager.settings import Settings
 
 log = structlog.get_logger(__name__)

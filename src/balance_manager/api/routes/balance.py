@@ -130,7 +130,7 @@ async def record_usage(request: Request) -> Response:
         raise ApiError(403, "forbidden", "this operation needs an operator API key")
     user_id = check_user(principal, request.path_params["userId"], x_user_id)
     try:
-        body = _USAGE_IN.validate_python(jsonbody.loads(await request.body()))
+        body = _USAGE_IN.validate_python(jsonbody.parse(await request.body()))
     except ValueError as exc:  # malformed JSON, or the body broke the model
         raise jsonbody.as_validation_error(exc) from None
     recorded = await usage.record_usage(

@@ -11,17 +11,20 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from balance_manager.api import presenters, schemas
 from balance_manager.api.auth import Svc, require_operator
+from balance_manager.api.jsonbody import DecimalJSONRoute
 from balance_manager.states import DeliveryStatus
 from balance_manager.usecases import webhooks_out
 
 router = APIRouter(
     prefix="/api/webhook-endpoints",
     tags=["webhook endpoints"],
+    route_class=DecimalJSONRoute,
     dependencies=[Depends(require_operator)],
 )
 
 EndpointId = Annotated[str, Path(alias="endpointId", max_length=64)]
-DeliveryId = Annotated[int, Path(alias="deliveryId", ge=1)]
+# A BIGINT: larger ids are a 400, never a database error.
+DeliveryId = Annotated[int, Path(alias="deliveryId", ge=1, le=2**63 - 1)]
 PageNumber = Annotated[int, Query(ge=1, le=1_000_000)]
 Limit = Annotated[int, Query(ge=1, le=100)]
 
