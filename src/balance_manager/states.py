@@ -83,7 +83,9 @@ class EventType(StrEnum):
     RECHARGE_SUCCEEDED = "recharge.succeeded"
     RECHARGE_FAILED = "recharge.failed"
     RECHARGE_REQUIRES_ACTION = "recharge.requires_action"
+    RECHARGE_CANCELED = "recharge.canceled"
     AUTO_RECHARGE_PAUSED = "auto_recharge.paused"
+    PAYMENT_ANOMALY = "payment.anomaly"
     WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from balance_manager.payments.gateway import ChargeResult
-from balance_manager.states import AnomalyKind
+from balance_manager.states import AnomalyKind, EventType
 from balance_manager.store import anomalies, outbox
 from balance_manager.store.anomalies import Anomaly
 from balance_manager.store.models import User
@@ -25,7 +25,7 @@ from balance_manager.usecases.services import Services
 
 log = structlog.get_logger(__name__)
 
-EVENT = "payment.anomaly"
+EVENT = EventType.PAYMENT_ANOMALY
 
 
 async def record(conn: AsyncConnection, anomaly: Anomaly, *, now: datetime) -> bool:

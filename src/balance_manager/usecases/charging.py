@@ -34,7 +34,7 @@ from balance_manager.payments.gateway import (
     StripeGateway,
     StripeUnavailable,
 )
-from balance_manager.states import AnomalyKind, LedgerKind, RechargeStatus
+from balance_manager.states import AnomalyKind, EventType, LedgerKind, RechargeStatus
 from balance_manager.store import ledger, outbox
 from balance_manager.store import recharges as records
 from balance_manager.store.models import BalanceConfig, RechargeRecord, User
@@ -343,7 +343,7 @@ async def settle_locked(
             config.consecutive_failures = 0
         await _event(
             session,
-            "recharge.succeeded",
+            EventType.RECHARGE_SUCCEEDED,
             record,
             now,
             balanceMinor=entry.balance_after if entry else None,
@@ -362,7 +362,7 @@ async def settle_locked(
         record.failure_message = (
             result.failure_message or "the customer must authenticate this payment"
         )
-        await _event(session, "recharge.requires_action", record, now)
+        await _event(session, EventType.RECHARGE_REQUIRES_ACTION, record, now)
         return Settled.REQUIRES_ACTION
     if result.outcome is ChargeOutcome.CANCELED:
         record.status = RechargeStatus.CANCELED
@@ -370,7 +370,7 @@ async def settle_locked(
         # The record says why (canceled_because); a bare cancel seen at Stripe says so.
         record.failure_code = result.failure_code or "canceled"
         record.failure_message = result.failure_message or "the PaymentIntent was canceled"
-        await _event(session, "recharge.canceled", record, now, reason=record.failure_code)
+        await _event(session, EventType.RECHARGE_CANCELED, record, now, reason=record.failure_code)
         return Settled.CANCELED
 
     record.status = RechargeStatus.FAILED
@@ -382,7 +382,9 @@ async def settle_locked(
         # still waits the base backoff once, so that a currency whose limits we do not know
         # is not asked again at every usage event.
         record.next_attempt_at = now + timedelta(seconds=rules.backoff_seconds)
-        await _event(session, "recharge.failed", record, now, failureCode=record.failure_code)
+        await _event(
+            session, EventType.RECHARGE_FAILED, record, now, failureCode=record.failure_code
+        )
         return Settled.FAILED
 
     # Declined: back off, and pause after too many in a row.
@@ -390,7 +392,7 @@ async def settle_locked(
     record.next_attempt_at = now + timedelta(
         seconds=rules.backoff_after(config.consecutive_failures)
     )
-    await _event(session, "recharge.failed", record, now, failureCode=record.failure_code)
+    await _event(session, EventType.RECHARGE_FAILED, record, now, failureCode=record.failure_code)
     if (
         config.consecutive_failures >= rules.max_consecutive_failures
         and config.paused_reason is None
@@ -400,7 +402,9 @@ async def settle_locked(
             f"(last: {record.failure_code})"
         )
         config.paused_at = now
-        await _event(session, "auto_recharge.paused", record, now, reason=config.paused_reason)
+        await _event(
+            session, EventType.AUTO_RECHARGE_PAUSED, record, now, reason=config.paused_reason
+        )
         return Settled.FAILED_PAUSED
     return Settled.FAILED
 
