@@ -97,7 +97,7 @@ async def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(hooks: Ho
         ({"url": "not a url"}, "url"),
         ({"url": "https://user:pw@example.com/h"}, "url"),
         ({"url": "https://example.com/h", "eventTypes": []}, "eventTypes"),
-        ({"url": "https://example.com/h", "eventTypes": ["recharge.refunded"]}, "eventTypes"),
+        ({"url": "https://example.com/h", "eventTypes": ["recharge.teleported"]}, "eventTypes"),
         ({"url": "https://example.com/h", "eventTypes": "balance.low"}, "eventTypes"),
         ({"url": "https://example.com/h", "secret": "whsec_mine"}, "secret"),
         ({}, "url"),

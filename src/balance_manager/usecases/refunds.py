@@ -41,6 +41,7 @@ from balance_manager.payments.gateway import (
 )
 from balance_manager.states import (
     AnomalyKind,
+    EventType,
     LedgerKind,
     RechargeStatus,
     ReversalEffect,
@@ -58,10 +59,10 @@ log = structlog.get_logger(__name__)
 STRIPE_REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 # The operator's outbox event for each move.
 _EVENTS = {
-    LedgerKind.REFUND: "recharge.refunded",
-    LedgerKind.REFUND_REVERSAL: "recharge.refund_reversed",
-    LedgerKind.DISPUTE: "recharge.disputed",
-    LedgerKind.DISPUTE_REVERSAL: "recharge.dispute_reversed",
+    LedgerKind.REFUND: EventType.RECHARGE_REFUNDED,
+    LedgerKind.REFUND_REVERSAL: EventType.RECHARGE_REFUND_REVERSED,
+    LedgerKind.DISPUTE: EventType.RECHARGE_DISPUTED,
+    LedgerKind.DISPUTE_REVERSAL: EventType.RECHARGE_DISPUTE_REVERSED,
 }
 _UNSETTLED = frozenset(
     {
@@ -246,7 +247,7 @@ async def _pause_for_dispute(
         await session.connection(),
         [
             outbox.Event(
-                "auto_recharge.paused",
+                EventType.AUTO_RECHARGE_PAUSED,
                 row.user_id,
                 {
                     "userId": row.user_id,
