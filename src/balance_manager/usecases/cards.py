@@ -2,7 +2,7 @@
 the one recharges use, removing cards — and keeping our default in step with Stripe's.
 
 Stripe is never called inside a transaction: read from Stripe first, then one short write.
-Our default card changes only through :func:`_set_default`, which also resumes an
+Our default card changes only through :func:`set_default_in`, which also resumes an
 auto-recharge paused by declines and, when the balance is below the minimum, opens the
 recharge at once (the card is what it was waiting for).
 """
@@ -68,16 +68,16 @@ def chosen_default(
 # ------------------------------------------------------------------ the default card
 
 
-async def _set_default(
+async def set_default_in(
     svc: Services,
     session: AsyncSession,
     user_id: str,
     payment_method_id: str | None,
     brand: str | None = None,
 ) -> bool:
-    """Record the card recharges use (and its brand, for the statistics); True when it
-    changed. A *different* card resumes a paused auto-recharge (the pause was about the old
-    card's declines) and, below the minimum, opens the recharge now."""
+    """Record the card recharges use (and its brand, for the statistics), in the caller's
+    transaction; True when it changed. A *different* card resumes a paused auto-recharge (the
+    pause was about the old card's declines) and, below the minimum, opens the recharge now."""
     conn = await session.connection()
     await ledger.lock_accounts(conn, [user_id])
     config = await session.scalar(
@@ -105,17 +105,6 @@ async def _set_default(
     return True
 
 
-async def set_default_in(
-    svc: Services,
-    session: AsyncSession,
-    user_id: str,
-    payment_method_id: str | None,
-    brand: str | None = None,
-) -> bool:
-    """For callers that already own a transaction (the demo's seeding, tests)."""
-    return await _set_default(svc, session, user_id, payment_method_id, brand)
-
-
 async def _apply_listed(
     svc: Services,
     session: AsyncSession,
@@ -132,7 +121,7 @@ async def _apply_listed(
     new = chosen_default(cards, current, stripe_default, preferred, follow_stripe=follow_stripe)
     brand = next((card.brand for card in cards if card.id == new), None)
     if new != current:
-        changed = await _set_default(svc, session, user_id, new, brand)
+        changed = await set_default_in(svc, session, user_id, new, brand)
     else:
         changed = False
         if new is not None and brand is not None and config.default_card_brand != brand:
@@ -143,7 +132,7 @@ async def _apply_listed(
 async def _forget_customer(svc: Services, session: AsyncSession, user: User) -> None:
     """The Stripe customer is gone: drop its id and the default card it held."""
     user.stripe_customer_id = None
-    await _set_default(svc, session, user.id, None)
+    await set_default_in(svc, session, user.id, None)
 
 
 # ------------------------------------------------------------------ customers
@@ -314,7 +303,7 @@ async def make_default(svc: Services, user_id: str, payment_method_id: str) -> D
     assert customer_id is not None
     await gateway.set_customer_default(customer_id=customer_id, payment_method_id=payment_method_id)
     async with svc.sessions.begin() as session:
-        changed = await _set_default(svc, session, user_id, payment_method_id, card.brand)
+        changed = await set_default_in(svc, session, user_id, payment_method_id, card.brand)
     return DefaultChange(payment_method_id, payment_method_id, changed)
 
 
