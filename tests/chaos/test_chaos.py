@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 from tests.chaos.run import SIZES, Chaos
 
@@ -23,4 +24,21 @@ def test_chaos_at_ci_size_breaks_no_invariant(postgres_url: str) -> None:
     assert figures.db_connections_killed > 0, report
     assert figures.fault_rounds > 0, report
     assert figures.debits_confirmed > 0 and figures.recharges_succeeded > 0, report
-    assert figures.mismatch_count == 0, f"{report}\nprocess logs: {chaos.logs}"
+    assert figures.mismatch_count == 0, f"{report}\n{_errors_in(chaos.logs)}"
+
+
+def _errors_in(logs: Path, limit: int = 200) -> str:
+    """The error lines (and tracebacks) of the run's process logs, so a failure in CI, where
+    the log directory is gone with the machine, still says what went wrong."""
+    lines: list[str] = []
+    for log in sorted(logs.glob("*.log")):
+        in_traceback = False
+        for line in log.read_text(errors="replace").splitlines():
+            in_traceback = line.startswith("Traceback") or (in_traceback and line[:1] in " \t")
+            if (
+                in_traceback
+                or "error" in line.lower()
+                or line.startswith(("sqlalchemy", "asyncpg"))
+            ):
+                lines.append(f"{log.stem}: {line}")
+    return f"process logs: {logs}\n" + "\n".join(lines[-limit:])

@@ -109,7 +109,7 @@ def test_urls_and_filters_are_checked() -> None:
         "balance.low",
         "recharge.failed",
     ]
-    for bad_types in ([], ["balance.*"], ["recharge.refunded"]):
+    for bad_types in ([], ["balance.*"], ["recharge.refund"], ["charge.refunded"]):
         with pytest.raises(rules.InvalidEndpoint) as exc:
             rules.check_event_types(bad_types)
         assert exc.value.field == "eventTypes"

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
+from asyncpg.exceptions import InterfaceError as DriverInterfaceError
+from asyncpg.exceptions import PostgresConnectionError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -22,6 +25,7 @@ from balance_manager.errors import (
     Unprocessable,
 )
 from balance_manager.payments.gateway import GatewayError, StripeNotFound, StripeUnavailable
+from balance_manager.store.db import lost_connection
 
 log = structlog.get_logger(__name__)
 
@@ -148,6 +152,21 @@ def install(app: FastAPI) -> None:
             message,
             headers=getattr(exc, "headers", None),
         )
+
+    async def _database_unreachable(request: Request, exc: Exception) -> JSONResponse:
+        if not lost_connection(exc):
+            raise exc  # any other database or OS error: the 500 below, logged
+        # The use case was retried already (``retry_on_disconnect``): the database is out of
+        # reach, and nothing was applied — the client may repeat the request.
+        log.error("database_unavailable", path=request.url.path, error=type(exc).__name__)
+        response = error_response(
+            503, "database_unavailable", "the database cannot be reached; try again"
+        )
+        response.headers["Retry-After"] = "1"
+        return response
+
+    for kind in (DBAPIError, OSError, PostgresConnectionError, DriverInterfaceError):
+        app.add_exception_handler(kind, _database_unreachable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -278,7 +278,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (413, "Request body too large."),
         (422, "Not possible now (e.g. auto-recharge paused, no card)."),
         (502, "Stripe failed or refused."),
-        (503, "Payments or webhooks are not configured."),
+        (
+            503,
+            "Payments or webhooks are not configured, or the database is out of reach "
+            "(``database_unavailable``, with ``Retry-After``: nothing was applied).",
+        ),
     ]
 }
 

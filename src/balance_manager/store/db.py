@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
 import structlog
+from asyncpg.exceptions import InterfaceError as DriverInterfaceError
+from asyncpg.exceptions import PostgresConnectionError
 from sqlalchemy import event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError
@@ -121,20 +123,45 @@ def is_disconnect(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
+def lost_connection(exc: BaseException) -> bool:
+    """The database connection a use case was using, or opening, is gone: SQLAlchemy has
+    discarded it, or the driver failed where SQLAlchemy does not wrap its errors — opening a
+    connection (refused, or the session killed during SQLAlchemy's own connection set-up,
+    which raises asyncpg's bare ``InterfaceError: connection is closed``)."""
+    if isinstance(exc, DBAPIError):
+        return is_disconnect(exc)
+    if isinstance(exc, OSError | PostgresConnectionError):
+        return True
+    if isinstance(exc, DriverInterfaceError) and "connection is closed" in str(exc):
+        return True
+    return dead_connection_error(exc)
+
+
+RETRIES_ON_DISCONNECT = 2
+
+
 def retry_on_disconnect(use_case: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Run the use case again, once, when it met a dead database connection (the pool does
-    not ping connections before use). Only for use cases that are safe to repeat: reads, and
-    writes keyed for idempotency or guarded by a constraint."""
+    """Run the use case again (twice at most) when it met a dead database connection: the
+    pool does not ping connections before use, and one lost session (a failover, a killed
+    backend) often comes with others. Only for use cases that are safe to repeat: reads, and
+    writes keyed for idempotency or guarded by a constraint. Still lost after that, the error
+    propagates (the API answers 503 ``database_unavailable``)."""
 
     @functools.wraps(use_case)
     async def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await use_case(*args, **kwargs)
-        except DBAPIError as exc:
-            if not is_disconnect(exc):
-                raise
-            log.warning("database_connection_lost_retrying", use_case=use_case.__name__)
-            return await use_case(*args, **kwargs)
+        for attempt in range(RETRIES_ON_DISCONNECT):
+            try:
+                return await use_case(*args, **kwargs)
+            except Exception as exc:
+                if not lost_connection(exc):
+                    raise
+                log.warning(
+                    "database_connection_lost_retrying",
+                    use_case=use_case.__name__,
+                    attempt=attempt + 1,
+                    error=type(exc).__name__,
+                )
+        return await use_case(*args, **kwargs)
 
     return run
 

@@ -46,6 +46,7 @@ from balance_manager.payments.gateway import (
     stripe_id,
 )
 from balance_manager.states import AnomalyKind
+from balance_manager.store.db import retry_on_disconnect
 from balance_manager.store.models import RechargeRecord, StripeEvent, User
 from balance_manager.telemetry import metrics, tracing
 from balance_manager.usecases import anomalies, cards, charging, refunds
@@ -292,6 +293,7 @@ class _Duplicate(Exception):
     pass
 
 
+@retry_on_disconnect  # exactly once by the event's id: safe to run again
 @tracing.traced("stripe_event.handle")
 async def handle(svc: Services, event: Any) -> Handled:
     """Handle a verified event exactly once: ``"duplicate"`` for one already processed,

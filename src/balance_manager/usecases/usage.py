@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from asyncpg.exceptions import InterfaceError, PostgresConnectionError, UniqueViolationError
+from asyncpg.exceptions import InterfaceError, UniqueViolationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from balance_manager import money, posting
@@ -26,8 +26,8 @@ from balance_manager.errors import Conflict, NotFound, ServiceError
 from balance_manager.states import LedgerKind, TriggerSource
 from balance_manager.store import ledger
 from balance_manager.store.db import (
-    dead_connection_error,
     driver_connection,
+    lost_connection,
     retry_on_disconnect,
 )
 from balance_manager.telemetry import tracing
@@ -127,9 +127,8 @@ async def _debit_one(svc: Services, event: UsageEvent, now: datetime) -> Recorde
         except UniqueViolationError:
             return None  # a concurrent repeat of this key committed first: it replays
         except Exception as exc:
-            if not isinstance(
-                exc, OSError | PostgresConnectionError | InterfaceError
-            ) and not dead_connection_error(exc):
+            # Any asyncpg interface error leaves the connection's state unknown: drop it too.
+            if not isinstance(exc, InterfaceError) and not lost_connection(exc):
                 raise
             # A dead connection: the pool must not hand it out again, and the general path
             # (a fresh connection) applies the debit — or replays it, should the lost COMMIT
