@@ -6,7 +6,8 @@
 
 Run by ``run_all.py`` as ``uvicorn harness.baseline_app:app --app-dir bench`` with the same
 server settings as ``balance-manager serve``; ``BENCH_DATABASE_URL`` (``postgresql://…``) and
-``BENCH_POOL_MAX`` (the service's pool size + overflow) configure it.
+``BENCH_POOL_MAX`` (the service's pool size + overflow) configure it. It tunes the garbage
+collector as the service does (``balance_manager.gc_tuning``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import asyncpg
 from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
+from balance_manager.gc_tuning import settle_after_startup
 from harness.sql import DEBIT_SQL
 
 
@@ -33,6 +35,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # PostgreSQL's max_connections is shared with whatever else runs on the machine.
         max_inactive_connection_lifetime=1,
     )
+    # The service's own garbage-collector settings, so that the ratio compares the work
+    # done per request, not the collector's.
+    settle_after_startup()
     try:
         yield
     finally:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from balance_manager import logs
+from balance_manager import gc_tuning, logs
 from balance_manager.report_formats import ReportFormat, ReportKind
 from balance_manager.settings import ConfigError, Settings, load_settings
 
@@ -231,6 +231,7 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, shutdown)
+        gc_tuning.settle_after_startup()
         typer.echo("worker started", err=True)
         try:
             await recharge_worker.run(stop)

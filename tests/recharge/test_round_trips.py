@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from balance_manager.store.sqlite_writer import SqliteWriter
 from tests.conftest import UserMaker
 from tests.recharge.conftest import Engine
 
@@ -67,13 +68,14 @@ class _CountingProtocol:
 
 
 @contextmanager
-def counted(engine: AsyncEngine) -> Iterator[Trips]:
+def counted(engine: AsyncEngine, writer: SqliteWriter | None = None) -> Iterator[Trips]:
     """Round trips to the database while the block runs.
 
     PostgreSQL: every call asyncpg makes to the server (BEGIN and COMMIT, statements,
     prepares), whether through SQLAlchemy or on the driver directly — counted on each pooled
     connection's protocol. SQLite (in-process): every statement SQLAlchemy executes (its
-    BEGIN IMMEDIATE included) plus COMMIT."""
+    BEGIN IMMEDIATE included) plus COMMIT, and every statement of the usage debit's own
+    connection (``writer``), run as one call on its thread."""
     trips = Trips()
     sync = engine.sync_engine
     active: list[Trips] = [trips]
@@ -102,11 +104,15 @@ def counted(engine: AsyncEngine) -> Iterator[Trips]:
 
     event.listen(sync, "before_cursor_execute", on_execute)
     event.listen(sync, "commit", on_commit)
+    if writer is not None:
+        writer.trace = lambda statement: trips.statements.append("writer: " + statement[:112])
     try:
         yield trips
     finally:
         event.remove(sync, "before_cursor_execute", on_execute)
         event.remove(sync, "commit", on_commit)
+        if writer is not None:
+            writer.trace = None
 
 
 async def _warm(client: httpx.AsyncClient, user: str, operator: dict[str, str]) -> None:
@@ -117,8 +123,8 @@ async def _warm(client: httpx.AsyncClient, user: str, operator: dict[str, str]) 
     assert response.status_code == 200, response.text
 
 
-# PostgreSQL: BEGIN, the one-statement debit, COMMIT. SQLite (in-process, no network) takes
-# the general path: BEGIN IMMEDIATE, lock, look up the key, insert, update, COMMIT.
+# PostgreSQL: BEGIN, the one-statement debit, COMMIT. SQLite (in-process, no network): one
+# call on the writer's thread: BEGIN IMMEDIATE, the account, the key, insert, update, COMMIT.
 USAGE_BUDGET = {"postgresql": 3, "sqlite": 6}
 
 
@@ -129,7 +135,7 @@ async def test_one_usage_debit(
     user = await make_user(minimum_balance=150, target_balance=600, initial_balance=1000)
     await e.give_card(user)
     await _warm(e.client, user, operator)
-    with counted(e.ctx.engine) as trips:
+    with counted(e.ctx.engine, e.svc.sqlite_writer) as trips:
         response = await e.usage(user, 5, "u1", operator)
     assert response.status_code == 200
     assert trips.total == USAGE_BUDGET[backend], trips.statements
@@ -140,15 +146,17 @@ async def test_a_usage_debit_that_opens_a_recharge(
 ) -> None:
     """Below the minimum: the decision's read and the record's insert join the same
     transaction — on PostgreSQL in a savepoint (SAVEPOINT, read, insert, NOTIFY, RELEASE);
-    on SQLite read, insert, and the balance.low event the crossing writes."""
+    on SQLite the writer's call finds the balance below the minimum and rolls back (BEGIN
+    IMMEDIATE, account, key, ROLLBACK), then the general path debits, reads, inserts the
+    record and the balance.low event the crossing writes."""
     e = engine_app
     user = await make_user(minimum_balance=150, target_balance=600, initial_balance=1000)
     await e.give_card(user)
     await _warm(e.client, user, operator)
-    with counted(e.ctx.engine) as trips:
+    with counted(e.ctx.engine, e.svc.sqlite_writer) as trips:
         response = await e.usage(user, 950, "u1", operator)
     assert response.json()["rechargeId"] is not None
-    assert trips.total == USAGE_BUDGET[backend] + {"postgresql": 5, "sqlite": 3}[backend], trips
+    assert trips.total == USAGE_BUDGET[backend] + {"postgresql": 5, "sqlite": 7}[backend], trips
 
 
 @pytest.mark.parametrize("size", [1, 1000])

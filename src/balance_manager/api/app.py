@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from balance_manager import __version__
+from balance_manager import __version__, gc_tuning
 from balance_manager.api import errors, schemas
 from balance_manager.api.context import AppContext
 from balance_manager.api.limits import BodySizeLimit
@@ -67,6 +67,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
+        gc_tuning.settle_after_startup()
         task = asyncio.create_task(worker.run(stop)) if worker and run_worker else None
         listener = (
             exposition.start_listener(

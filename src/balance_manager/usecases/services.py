@@ -24,6 +24,7 @@ from balance_manager.store.db import (
     retry_on_disconnect as retry_on_disconnect,  # re-exported: it lived here first
 )
 from balance_manager.store.models import User, utcnow
+from balance_manager.store.sqlite_writer import SqliteWriter
 from balance_manager.store.wakeups import Wakeup
 from balance_manager.telemetry import tracing
 
@@ -95,10 +96,15 @@ class Services:
     clock: Callable[[], datetime] = utcnow
     currencies: Currencies = field(init=False)
     reads: SessionFactory = field(init=False)  # never takes SQLite's write lock
+    # SQLite files: the usage debit's own connection and thread (``store.sqlite_writer``).
+    sqlite_writer: SqliteWriter | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.currencies = Currencies(self.engine)
         self.reads = session_factory(reader(self.engine))
+        database = self.engine.url.database
+        on_file = self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+        self.sqlite_writer = SqliteWriter(database) if on_file and database else None
         tracing.instrument_engine(self.engine)  # database spans, when tracing is on
 
     @classmethod
@@ -134,6 +140,8 @@ class Services:
         event.listen(session.sync_session, "after_commit", lambda _s: self.wakeup.set(), once=True)
 
     async def aclose(self, *, dispose_engine: bool = True) -> None:
+        if self.sqlite_writer is not None:
+            self.sqlite_writer.close()
         if self.gateway is not None:
             await self.gateway.aclose()
         if dispose_engine:

@@ -79,6 +79,19 @@ async def record_usage(svc: Services, event: UsageEvent) -> Recorded:
             return fast
     cur = await svc.currencies.of(event.user_id)
     amount = parse_amount(event.amount, cur, field="amount", allow_zero=False)
+    if svc.sqlite_writer is not None:
+        debited = await svc.sqlite_writer.debit(_usage(event, amount), now=now)
+        if debited is not None:
+            return Recorded(
+                user_id=event.user_id,
+                amount=amount,
+                currency=cur,
+                entry_id=debited.entry_id,
+                balance=debited.balance,
+                created_at=now,
+                replayed=False,
+                recharge_id=None,
+            )
     async with svc.engine.begin() as conn:
         posted = await ledger.post(conn, [_usage(event, amount)], now=now)
         result = posted.results[0]
