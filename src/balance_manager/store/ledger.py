@@ -172,6 +172,19 @@ def _with_entry(result: posting.Result, entry: posting.Entry) -> posting.Result:
     )
 
 
+_INSERT_ENTRIES_PG = text(
+    "INSERT INTO ledger_entries (user_id, kind, amount, balance_after, reference, description,"
+    " metadata, created_at)"
+    " SELECT e.user_id, e.kind, e.amount, e.balance_after, e.reference, e.description,"
+    " CAST(e.metadata AS json), :now"
+    " FROM unnest(CAST(:user_ids AS varchar[]), CAST(:kinds AS varchar[]),"
+    " CAST(:amounts AS bigint[]), CAST(:afters AS bigint[]), CAST(:refs AS varchar[]),"
+    " CAST(:descriptions AS text[]), CAST(:metadata AS text[]))"
+    " AS e(user_id, kind, amount, balance_after, reference, description, metadata)"
+    " RETURNING id, user_id, kind, reference"
+)
+
+
 async def _write(
     conn: AsyncConnection,
     plan: posting.Plan,
@@ -183,26 +196,44 @@ async def _write(
     if not plan.new_entries:
         return {}
     indexes = sorted(plan.new_entries)
+    new = [postings[i] for i in indexes]
     # RETURNING the key rather than relying on row order: "in parameter order" would make
     # SQLite insert one row per statement.
-    inserted = await conn.execute(
-        insert(_ENTRIES).returning(
-            _ENTRIES.c.id, _ENTRIES.c.user_id, _ENTRIES.c.kind, _ENTRIES.c.reference
-        ),
-        [
+    if is_postgres(conn):
+        # One statement over arrays: a thousand rows are eight parameters, not eight
+        # thousand for SQLAlchemy to render into a VALUES list on every batch.
+        inserted = await conn.execute(
+            _INSERT_ENTRIES_PG,
             {
-                "user_id": postings[i].user_id,
-                "kind": postings[i].kind,
-                "amount": postings[i].amount,
-                "balance_after": plan.new_entries[i].balance_after,
-                "reference": postings[i].reference,
-                "description": postings[i].description,
-                "metadata": postings[i].metadata,
-                "created_at": now,
-            }
-            for i in indexes
-        ],
-    )
+                "user_ids": [p.user_id for p in new],
+                "kinds": [str(p.kind) for p in new],
+                "amounts": [p.amount for p in new],
+                "afters": [plan.new_entries[i].balance_after for i in indexes],
+                "refs": [p.reference for p in new],
+                "descriptions": [p.description for p in new],
+                "metadata": [None if p.metadata is None else json.dumps(p.metadata) for p in new],
+                "now": now,
+            },
+        )
+    else:
+        inserted = await conn.execute(
+            insert(_ENTRIES).returning(
+                _ENTRIES.c.id, _ENTRIES.c.user_id, _ENTRIES.c.kind, _ENTRIES.c.reference
+            ),
+            [
+                {
+                    "user_id": postings[i].user_id,
+                    "kind": postings[i].kind,
+                    "amount": postings[i].amount,
+                    "balance_after": plan.new_entries[i].balance_after,
+                    "reference": postings[i].reference,
+                    "description": postings[i].description,
+                    "metadata": postings[i].metadata,
+                    "created_at": now,
+                }
+                for i in indexes
+            ],
+        )
     ids_by_key = {(r.user_id, str(r.kind), r.reference): r.id for r in inserted}
     stored = {
         i: posting.Entry(
