@@ -175,7 +175,17 @@ class LedgerEntry(Base):
             sqlite_where=text(_STRIPE_REFERENCED_SQL),
             postgresql_where=text(_STRIPE_REFERENCED_SQL),
         ),
-        Index("ix_ledger_entries_user_id_id", "user_id", "id"),
+        # A user's entries in id order (ledger pages). Partial on ``id > 0`` (every id is) so
+        # that only queries that say so can use it: the idempotency probe (user_id, kind,
+        # reference) must go through the unique index, never walk a user's entries here
+        # because stale statistics made this index look as cheap (migration 0007).
+        Index(
+            "ix_ledger_entries_user_id_id",
+            "user_id",
+            "id",
+            postgresql_where=text("id > 0"),
+            sqlite_where=text("id > 0"),
+        ),
         # Reports walk a period in (created_at, id) order.
         Index("ix_ledger_entries_created_at_id", "created_at", "id"),
         CheckConstraint("amount <> 0", name="amount_not_zero"),

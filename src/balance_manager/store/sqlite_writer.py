@@ -17,6 +17,7 @@ and other processes'.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -136,14 +137,7 @@ def _debit(conn: sqlite3.Connection, usage: posting.Posting, *, now: datetime) -
             _INSERT_EVENT,
             (ids.new_id(), event.type, event.user_id, _PAYLOAD(event.payload), stamp),
         )
-    return Debited(
-        entry_id=entry_id,
-        balance=after,
-        minimum=minimum,
-        auto_enabled=debited.auto_enabled,
-        not_paused=debited.not_paused,
-        has_card=debited.has_card,
-    )
+    return dataclasses.replace(debited, entry_id=entry_id)
 
 
 class SqliteWriter:

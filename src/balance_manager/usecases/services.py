@@ -100,7 +100,8 @@ class Services:
     sqlite_writer: SqliteWriter | None = field(init=False)
 
     def __post_init__(self) -> None:
-        self.currencies = Currencies(self.engine)
+        # A read: on SQLite it must not take the write lock the usage writer needs.
+        self.currencies = Currencies(reader(self.engine))
         self.reads = session_factory(reader(self.engine))
         database = self.engine.url.database
         on_file = self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")

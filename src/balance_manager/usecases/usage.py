@@ -82,16 +82,7 @@ async def record_usage(svc: Services, event: UsageEvent) -> Recorded:
     if svc.sqlite_writer is not None:
         debited = await svc.sqlite_writer.debit(_usage(event, amount), now=now)
         if debited is not None:
-            return Recorded(
-                user_id=event.user_id,
-                amount=amount,
-                currency=cur,
-                entry_id=debited.entry_id,
-                balance=debited.balance,
-                created_at=now,
-                replayed=False,
-                recharge_id=None,
-            )
+            return _applied(event, amount, cur, debited, now, recharge_id=None)
     async with svc.engine.begin() as conn:
         posted = await ledger.post(conn, [_usage(event, amount)], now=now)
         result = posted.results[0]
@@ -150,6 +141,19 @@ async def _debit_one(svc: Services, event: UsageEvent, now: datetime) -> Recorde
             return None
     if recharge_id is not None:
         svc.wakeup.set()
+    return _applied(event, amount, cur, debited, now, recharge_id=recharge_id)
+
+
+def _applied(
+    event: UsageEvent,
+    amount: int,
+    cur: money.Currency,
+    debited: ledger.Debited,
+    now: datetime,
+    *,
+    recharge_id: str | None,
+) -> Recorded:
+    """The answer of a fast path's debit (PostgreSQL's statement, SQLite's writer)."""
     return Recorded(
         user_id=event.user_id,
         amount=amount,
