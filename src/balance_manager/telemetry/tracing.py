@@ -22,13 +22,15 @@ import os
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from fastapi.telemetry import TelemetryConfig
 from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+if TYPE_CHECKING:  # the worker never imports FastAPI (about 10 MiB it would not use)
+    from fastapi.telemetry import TelemetryConfig
 
 P = ParamSpec("P")
 R = TypeVar("R")
