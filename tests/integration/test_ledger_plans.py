@@ -56,7 +56,8 @@ async def test_probes_use_the_unique_index_with_stale_statistics(
         .replace("$4", "NULL")
         .replace("$5", "NULL")
         .replace("$6", "now()")
-        .replace("$7", "1000000000000"),
+        .replace("$7", "1000000000000")
+        .replace("$8", "false"),
         {"u": heavy},
     )
     assert UNIQUE in debit and PER_USER not in debit, debit

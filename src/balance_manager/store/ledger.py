@@ -331,8 +331,9 @@ async def refresh_below_minimum(conn: AsyncConnection, user_id: str, *, minimum:
 # Parameters: $1 user id, $2 amount (negative), $3 reference, $4 description,
 # $5 metadata (JSON text), $6 now, $7 the currency's balance bound (``money.max_minor``:
 # a debit that would take the balance to -$7 or below is left to the general path, which
-# refuses it as ``balance_out_of_range``). Sent through asyncpg directly: for one statement
-# SQLAlchemy's execution machinery would cost more CPU than the statement itself.
+# refuses it as ``balance_out_of_range``), $8 alone (see below). Sent through asyncpg
+# directly: for one statement SQLAlchemy's execution machinery would cost more CPU than the
+# statement itself.
 _DEBIT_ONE = """
 WITH debited AS (
     UPDATE users AS u
@@ -345,6 +346,10 @@ WITH debited AS (
                         WHERE e.user_id = $1 AND e.kind = 'usage' AND e.reference = $3)
        AND (c.balance_floor IS NULL OR u.balance + $2 >= c.balance_floor)
        AND u.balance + $2 > -($7::bigint)
+       -- $8 ("alone"): write nothing if this debit calls for the recharge decision, which
+       -- must then run in the debit's transaction (``usage._debit_one``).
+       AND NOT ($8::boolean AND u.balance + $2 < c.minimum_balance AND c.auto_recharge_enabled
+                AND c.paused_reason IS NULL AND c.default_payment_method_id IS NOT NULL)
  RETURNING u.id, u.balance, u.currency, c.minimum_balance, c.auto_recharge_enabled,
            c.paused_reason IS NULL AS not_paused,
            c.default_payment_method_id IS NOT NULL AS has_card,
@@ -397,12 +402,15 @@ async def debit_one(
     metadata: dict[str, Any] | None,
     now: datetime,
     bound: int,
+    alone: bool = False,
 ) -> Debited | None:
-    """One usage debit (``amount`` < 0) in one statement on an asyncpg connection (``pg``,
-    inside the caller's transaction), under the user's row lock (the UPDATE takes it). None
-    when nothing was written: the key exists, the floor refused it, or the user does not
-    exist, or the balance would leave its bounds (``bound``) — the caller then asks the
-    general path, which says which.
+    """One usage debit (``amount`` < 0) in one statement on an asyncpg connection (``pg``),
+    under the user's row lock (the UPDATE takes it). None when nothing was written: the key
+    exists, the floor refused it, or the user does not exist, or the balance would leave its
+    bounds (``bound``) — the caller then asks the general path, which says which — or, with
+    ``alone`` (the statement commits by itself, outside a transaction), the debit would
+    leave the user below the minimum with auto-recharge able to run, so the recharge
+    decision must join the debit's transaction.
 
     A concurrent request with the same key that commits while this one waits for the lock
     makes the INSERT fail on the unique key (``UniqueViolationError``); the caller then takes
@@ -417,6 +425,7 @@ async def debit_one(
         None if metadata is None else json.dumps(metadata),
         now,
         bound,
+        alone,
     )
     if row is None:
         return None

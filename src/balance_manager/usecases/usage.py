@@ -12,6 +12,7 @@ general posting path, which both databases and batches share.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -94,10 +95,11 @@ async def record_usage(svc: Services, event: UsageEvent) -> Recorded:
 
 
 async def _debit_one(svc: Services, event: UsageEvent, now: datetime) -> Recorded | None:
-    """PostgreSQL: BEGIN, one statement, COMMIT, through asyncpg on a pooled connection. When
-    the returned row says a recharge may be needed, the decision and the record join the
-    same transaction (SQLAlchemy on the same connection, in a savepoint). None: let the
-    general path answer (a replay, the floor, an unknown user, a concurrent repeat)."""
+    """PostgreSQL, through asyncpg on a pooled connection: one statement committed on its own
+    when the debit leaves no recharge to decide; otherwise BEGIN, the statement, and the
+    decision and the record in the same transaction (SQLAlchemy on the same connection, in a
+    savepoint), COMMIT. None: let the general path answer (a replay, the floor, an unknown
+    user, a concurrent repeat)."""
     async with svc.engine.connect() as conn:
         try:
             pg = await driver_connection(conn)
@@ -108,18 +110,26 @@ async def _debit_one(svc: Services, event: UsageEvent, now: datetime) -> Recorde
                     return None
                 cur = svc.currencies.remember(event.user_id, code)
             amount = parse_amount(event.amount, cur, field="amount", allow_zero=False)
+            debit = functools.partial(
+                ledger.debit_one,
+                pg,
+                user_id=event.user_id,
+                amount=-amount,
+                reference=event.idempotency_key,
+                description=event.description,
+                metadata=event.metadata,
+                now=now,
+                bound=money.max_minor(cur),
+            )
+            # Most debits leave nothing to decide: one statement, atomic and committed on its
+            # own, one round trip. The others write nothing here and run again below, in a
+            # transaction that the recharge decision joins.
             recharge_id = None
+            debited = await debit(alone=True)
+            if debited is not None:
+                return _applied(event, amount, cur, debited, now, recharge_id=None)
             async with pg.transaction():
-                debited = await ledger.debit_one(
-                    pg,
-                    user_id=event.user_id,
-                    amount=-amount,
-                    reference=event.idempotency_key,
-                    description=event.description,
-                    metadata=event.metadata,
-                    now=now,
-                    bound=money.max_minor(cur),
-                )
+                debited = await debit()
                 if debited is None:
                     return None
                 if debited.may_need_recharge:
