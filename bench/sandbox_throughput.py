@@ -40,7 +40,7 @@ def _free_port() -> int:
 def _start_server(port: int) -> subprocess.Popen[bytes]:
     code = (
         "import os; os.sched_setaffinity(0, {0}); "
-        "from balance_manager.sandbox.server import run; "
+        "from stripe_sandbox.server import run; "
         f"run(port={port})"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)

@@ -24,9 +24,9 @@ from sqlalchemy import make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from balance_manager import logs
 from balance_manager.api.app import create_app
 from balance_manager.auth import api_keys
+from balance_manager.runtime import logs
 from balance_manager.settings import Settings, load_settings
 from balance_manager.store import migrate
 from balance_manager.store.db import SessionFactory, create_engine, session_factory
@@ -206,7 +206,7 @@ def customer_headers(client: httpx.AsyncClient, settings: Settings) -> Any:
 
 @pytest.fixture(scope="session")
 def _stripe_sandbox_server() -> Iterator[Any]:
-    from balance_manager.sandbox import start_background
+    from stripe_sandbox import start_background
 
     with start_background() as running:
         yield running
@@ -215,7 +215,7 @@ def _stripe_sandbox_server() -> Iterator[Any]:
 @pytest.fixture
 def stripe_sandbox(_stripe_sandbox_server: Any) -> Iterator[Any]:
     """The offline Stripe on a real port, with empty state for this test."""
-    from balance_manager.sandbox.webhooks import WebhookConfig
+    from stripe_sandbox.webhooks import WebhookConfig
 
     _stripe_sandbox_server.reset()
     _stripe_sandbox_server.webhooks.config = WebhookConfig(

@@ -7,7 +7,7 @@
 Run by ``run_all.py`` as ``uvicorn harness.baseline_app:app --app-dir bench`` with the same
 server settings as ``balance-manager serve``; ``BENCH_DATABASE_URL`` (``postgresql://…``) and
 ``BENCH_POOL_MAX`` (the service's pool size + overflow) configure it. It tunes the garbage
-collector as the service does (``balance_manager.gc_tuning``).
+collector as the service does (``balance_manager.runtime.gc_tuning``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import asyncpg
 from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
-from balance_manager.gc_tuning import settle_after_startup
+from balance_manager.runtime.gc_tuning import settle_after_startup
 from harness.sql import DEBIT_SQL
 
 

@@ -14,9 +14,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from balance_manager import money
 from balance_manager.auth.tokens import MAX_TTL_SECONDS, MIN_TTL_SECONDS
-from balance_manager.policy import FeeMode, FeeRule
+from balance_manager.domain import money
+from balance_manager.domain.policy import FeeMode, FeeRule
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./balance-manager.db"
 MIN_SECRET_LENGTH = 32
@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     # (failure_code action_expired) so the next automatic recharge may start.
     recharge_action_expiry_seconds: int = Field(default=86400, ge=60, le=30 * 86400)
     embedded_worker: bool = True
-    # Operator webhooks (the worker's dispatcher): see webhooks_out.py for the schedule.
+    # Operator webhooks (the worker's dispatcher): see domain/webhooks.py for the schedule.
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     webhook_retry_base_seconds: float = Field(default=10.0, ge=1, le=3600)
     webhook_retry_max_delay_seconds: float = Field(default=21600.0, ge=1, le=86400)

@@ -8,7 +8,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from balance_manager.ids import new_id
+from balance_manager.domain.ids import new_id
 from balance_manager.store.db import SessionFactory
 from balance_manager.store.ledger import entries_sum
 from balance_manager.store.models import RechargeRecord, User, utcnow

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from balance_manager import money
+from balance_manager.domain import money
 from balance_manager.store.db import SessionFactory
 from balance_manager.store.models import LedgerEntry, User
 from tests.conftest import UserMaker
@@ -147,7 +147,7 @@ async def test_nul_in_an_email_is_refused_by_the_use_case_too(
     sessions: SessionFactory, make_user: UserMaker
 ) -> None:
     """The CLI and other callers reach the use case without the HTTP layer."""
-    from balance_manager.errors import InvalidInput
+    from balance_manager.domain.errors import InvalidInput
 
     with pytest.raises(InvalidInput) as refused:
         await make_user(email="a\x00b@example.com")

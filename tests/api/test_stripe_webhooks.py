@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from balance_manager.api.app import create_app
-from balance_manager.sandbox.webhooks import sign
 from balance_manager.settings import Settings
 from balance_manager.store.db import SessionFactory
 from balance_manager.store.models import BalanceConfig, StripeEvent, User
+from stripe_sandbox.webhooks import sign
 from tests.conftest import LiveServer
 
 SECRET = "whsec_" + "t" * 32

@@ -21,10 +21,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from balance_manager import policy
 from balance_manager.auth import api_keys
+from balance_manager.domain import policy
+from balance_manager.domain.states import TriggeredBy
 from balance_manager.settings import load_settings
-from balance_manager.states import TriggeredBy
 from balance_manager.store import migrate
 from balance_manager.store import recharges as records
 from balance_manager.store.db import create_engine, session_factory

@@ -10,8 +10,8 @@ from concurrent.futures import ProcessPoolExecutor
 import httpx
 import pytest
 
-from balance_manager import posting
-from balance_manager.states import LedgerKind
+from balance_manager.domain import posting
+from balance_manager.domain.states import LedgerKind
 from balance_manager.store import ledger
 from balance_manager.store.db import SessionFactory, create_engine
 from balance_manager.store.models import User, utcnow

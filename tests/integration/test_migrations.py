@@ -8,7 +8,7 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from balance_manager.ids import new_id
+from balance_manager.domain.ids import new_id
 from balance_manager.store import migrate
 from balance_manager.store.db import session_factory
 from balance_manager.store.models import Base, RechargeRecord

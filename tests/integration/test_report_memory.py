@@ -62,8 +62,8 @@ async def pg_engine(postgres_url: str | None) -> AsyncIterator[AsyncEngine]:
 CHILD = """
 import asyncio, json, sys
 from datetime import datetime
-from balance_manager.periods import parse_period
-from balance_manager.report_formats import ReportFormat, ReportKind
+from balance_manager.domain.periods import parse_period
+from balance_manager.domain.report_formats import ReportFormat, ReportKind
 from balance_manager.settings import load_settings
 from balance_manager.usecases import reports
 from balance_manager.usecases.services import Services

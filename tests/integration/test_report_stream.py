@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from balance_manager.periods import Period
-from balance_manager.report_formats import ReportFormat, ReportKind
+from balance_manager.domain.periods import Period
+from balance_manager.domain.report_formats import ReportFormat, ReportKind
 from balance_manager.settings import Settings
 from balance_manager.store import reports as rows
 from balance_manager.store.models import LedgerEntry

@@ -16,13 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from balance_manager.api.app import create_app
 from balance_manager.api.context import AppContext
+from balance_manager.runtime.worker import Worker
 from balance_manager.settings import Settings
 from balance_manager.store.db import SessionFactory
 from balance_manager.store.ledger import entries_sum
 from balance_manager.store.models import BalanceConfig, LedgerEntry, RechargeRecord, User, utcnow
 from balance_manager.usecases import cards
 from balance_manager.usecases.services import Services
-from balance_manager.worker import Worker
 from tests.conftest import UserMaker
 
 

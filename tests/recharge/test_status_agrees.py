@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from balance_manager.ids import new_id
+from balance_manager.domain.ids import new_id
 from balance_manager.store.models import BalanceConfig, RechargeRecord
 from tests.conftest import UserMaker
 from tests.recharge.conftest import Engine

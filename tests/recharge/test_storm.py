@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+from balance_manager.runtime.worker import Worker
 from balance_manager.store.models import User
-from balance_manager.worker import Worker
 from tests.conftest import UserMaker
 from tests.recharge.conftest import Engine
 

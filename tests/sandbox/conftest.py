@@ -9,8 +9,8 @@ import httpx
 import pytest
 import stripe
 
-from balance_manager.sandbox import RunningSandbox, start_background
-from balance_manager.sandbox.webhooks import WebhookConfig
+from stripe_sandbox import RunningSandbox, start_background
+from stripe_sandbox.webhooks import WebhookConfig
 
 from .receiver import Receiver
 

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import stripe
 
-from balance_manager.sandbox import RunningSandbox
+from stripe_sandbox import RunningSandbox
 
 from .receiver import Receiver
 

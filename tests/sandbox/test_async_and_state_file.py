@@ -8,7 +8,7 @@ import httpx
 import pytest
 import stripe
 
-from balance_manager.sandbox import RunningSandbox, start_background
+from stripe_sandbox import RunningSandbox, start_background
 
 
 async def test_async_client_recharge_path(

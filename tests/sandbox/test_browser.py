@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import stripe
 
-from balance_manager.sandbox import RunningSandbox
+from stripe_sandbox import RunningSandbox
 from tests._support import unavailable
 
 pytestmark = pytest.mark.browser

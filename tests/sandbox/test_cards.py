@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import stripe
 
-from balance_manager.sandbox import RunningSandbox
+from stripe_sandbox import RunningSandbox
 
 from .helpers import authenticate, charge_off_session, saved_card
 

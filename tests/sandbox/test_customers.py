@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import stripe
 
-from balance_manager.sandbox import RunningSandbox
+from stripe_sandbox import RunningSandbox
 
 
 def test_create_retrieve_update_delete(stripe_client: stripe.StripeClient) -> None:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 import stripe
 
-from balance_manager.sandbox import RunningSandbox
+from stripe_sandbox import RunningSandbox
 
 from .helpers import by_type, charge_off_session, listen, received, saved_card
 from .receiver import Receiver

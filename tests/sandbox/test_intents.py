@@ -6,7 +6,7 @@ import httpx
 import pytest
 import stripe
 
-from balance_manager.sandbox import RunningSandbox
+from stripe_sandbox import RunningSandbox
 
 from .helpers import charge_off_session, saved_card
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import stripe
 
-from balance_manager.sandbox import RunningSandbox
+from stripe_sandbox import RunningSandbox
 
 from .receiver import Receiver
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from stripe._encode import _api_encode
 
-from balance_manager.sandbox.wire import parse_form, split_key
+from stripe_sandbox.wire import parse_form, split_key
 
 
 def test_parse_form_brackets() -> None:

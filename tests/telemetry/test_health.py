@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import text
 
 from balance_manager.api.app import create_app
+from balance_manager.runtime.worker import Worker
 from balance_manager.settings import Settings, load_settings
 from balance_manager.store import migrate
 from balance_manager.store.db import create_engine
-from balance_manager.worker import Worker
 from tests.conftest import POSTGRES_ADMIN_URL, TOKEN_SECRET, UserMaker, free_port
 from tests.recharge.conftest import Engine
 

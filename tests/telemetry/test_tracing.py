@@ -20,10 +20,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from balance_manager.api.app import create_app
+from balance_manager.runtime.worker import Worker
 from balance_manager.settings import Settings
 from balance_manager.telemetry import tracing
 from balance_manager.usecases import cards
-from balance_manager.worker import Worker
 from tests.conftest import UserMaker
 from tests.recharge.conftest import Clock
 

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from balance_manager import money, posting
-from balance_manager.states import LedgerKind
+from balance_manager.domain import money, posting
+from balance_manager.domain.states import LedgerKind
 
 
 @pytest.mark.parametrize("code", sorted(money.SUPPORTED_CURRENCIES))

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from balance_manager import money, policy
-from balance_manager.charge_limits import (
+from balance_manager.domain import money, policy
+from balance_manager.domain.charge_limits import (
     MINIMUM_CHARGE,
     Violation,
     is_amount_refusal,

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from balance_manager import policy
-from balance_manager.policy import AccountState, BlockedReason, RechargeRequest
-from balance_manager.states import TriggeredBy
+from balance_manager.domain import policy
+from balance_manager.domain.policy import AccountState, BlockedReason, RechargeRequest
+from balance_manager.domain.states import TriggeredBy
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 FEE = policy.FeeRule(Decimal("0.029"))

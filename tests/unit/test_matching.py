@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from balance_manager.matching import Claimant, Intent, Mismatch, mismatch
+from balance_manager.domain.matching import Claimant, Intent, Mismatch, mismatch
 
 RECORD = Claimant(payment_intent_id=None, customer_id="cus_b", total_charge=66885, currency="usd")
 INTENT = Intent(id="pi_1", customer_id="cus_b", amount=66885, currency="usd")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from balance_manager import money, policy
+from balance_manager.domain import money, policy
 
 USD = money.currency("usd")
 JPY = money.currency("jpy")

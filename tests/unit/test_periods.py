@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from balance_manager.errors import InvalidInput
-from balance_manager.periods import Period, parse_period
+from balance_manager.domain.errors import InvalidInput
+from balance_manager.domain.periods import Period, parse_period
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

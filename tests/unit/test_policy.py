@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from balance_manager import policy
+from balance_manager.domain import policy
 
 
 def test_needs_recharge_is_strictly_below_minimum() -> None:

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from balance_manager import money
-from balance_manager.report_formats import (
+from balance_manager.domain import money
+from balance_manager.domain.report_formats import (
     CsvWriter,
     Heading,
     JsonWriter,

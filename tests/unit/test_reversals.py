@@ -9,8 +9,8 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from balance_manager import policy
-from balance_manager.reversals import credit_share, dispute_takes_money, refund_takes_money
+from balance_manager.domain import policy
+from balance_manager.domain.reversals import credit_share, dispute_takes_money, refund_takes_money
 
 WORKED = {"amount": 65000, "total": 66885}  # 650.00 + 18.85
 

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from balance_manager import posting
-from balance_manager import webhooks_out as rules
-from balance_manager.states import EventType, LedgerKind
+from balance_manager.domain import posting
+from balance_manager.domain import webhooks as rules
+from balance_manager.domain.states import EventType, LedgerKind
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 DEFAULT = rules.DeliveryRules()

@@ -32,10 +32,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from balance_manager.api.app import create_app
 from balance_manager.auth import api_keys
-from balance_manager.sandbox import RunningSandbox
 from balance_manager.settings import load_settings
 from balance_manager.store.db import create_engine, session_factory
 from balance_manager.store.models import Base
+from stripe_sandbox import RunningSandbox
 from tests._support import unavailable
 from tests.conftest import (
     POSTGRES_ADMIN_URL,

@@ -183,7 +183,7 @@ async def test_token_answer_carries_the_dashboard_link(
 
 
 def test_demo_banner_lists_each_users_dashboard_link() -> None:
-    from balance_manager import demo
+    from balance_manager.cli.app import demo
 
     links = {
         demo.DEMO_USER_ID: "http://127.0.0.1:3000/#token=a.b.c",

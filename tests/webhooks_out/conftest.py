@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from balance_manager.api.app import create_app
 from balance_manager.api.context import AppContext
-from balance_manager.dispatcher import Dispatcher
+from balance_manager.runtime.dispatcher import Dispatcher
 from balance_manager.settings import Settings
 from balance_manager.store.models import (
     OutboxEvent,

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from balance_manager.dispatcher import Dispatcher
-from balance_manager.usecases.webhooks_out import backlog, delivery_rules
+from balance_manager.runtime.dispatcher import Dispatcher
+from balance_manager.usecases.webhooks import backlog, delivery_rules
 from tests.conftest import UserMaker, free_port
 from tests.webhooks_out.conftest import Hooks
 from tests.webhooks_out.receiver import HANG, Receiver

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from balance_manager.dispatcher import Dispatcher
+from balance_manager.runtime.dispatcher import Dispatcher
+from balance_manager.runtime.worker import Worker
 from balance_manager.store import outbox
 from balance_manager.store.db import create_engine, session_factory
 from balance_manager.store.models import OutboxEvent, WebhookAttempt, WebhookDelivery
 from balance_manager.usecases.services import Services
-from balance_manager.worker import Worker
 from tests.conftest import UserMaker
 from tests.recharge.conftest import Engine
 from tests.webhooks_out.receiver import HANG, Receiver, counts, until

@@ -45,7 +45,7 @@ def _capture(stack: Stack, url: str) -> list[tuple[str, Any]]:
     from sqlalchemy.engine import Engine
     from typer.main import get_command
 
-    from balance_manager.cli import app
+    from balance_manager.cli.app import app
 
     captured: list[tuple[str, Any]] = []
 

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from balance_manager import __version__, gc_tuning
+from balance_manager import __version__
 from balance_manager.api import errors, schemas
 from balance_manager.api.context import AppContext
 from balance_manager.api.limits import BodySizeLimit
@@ -28,13 +28,14 @@ from balance_manager.api.routes import (
 )
 from balance_manager.auth.api_keys import KeyVerifier
 from balance_manager.auth.tokens import TokenSigner
+from balance_manager.runtime import gc_tuning
+from balance_manager.runtime.worker import Worker
 from balance_manager.settings import Settings
 from balance_manager.telemetry import exposition, tracing
 from balance_manager.telemetry.requests import RequestTelemetry, TrustedPeers
 from balance_manager.usecases import metrics as gauges
 from balance_manager.usecases.services import Services
 from balance_manager.web import pages as web_pages
-from balance_manager.worker import Worker
 
 DESCRIPTION = """Prepaid balances kept topped up with off-session Stripe charges.
 
@@ -130,8 +131,8 @@ def create_app(
 def create_app_from_env() -> FastAPI:
     """The app from the environment's settings: the factory each process of
     ``balance-manager serve --workers N`` imports (the schema is migrated by the parent)."""
-    from balance_manager import logs
-    from balance_manager.api.serving import uvicorn_options
+    from balance_manager.runtime import logs
+    from balance_manager.runtime.serving import uvicorn_options
     from balance_manager.settings import load_settings
     from balance_manager.telemetry import tracing
 

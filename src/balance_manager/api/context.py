@@ -10,10 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from balance_manager.auth.api_keys import KeyVerifier
 from balance_manager.auth.tokens import TokenSigner
 from balance_manager.payments.gateway import StripeGateway
+from balance_manager.runtime.worker import Worker
 from balance_manager.settings import Settings
 from balance_manager.store.db import SessionFactory
 from balance_manager.usecases.services import Services
-from balance_manager.worker import Worker
 
 
 @dataclass(frozen=True, slots=True)

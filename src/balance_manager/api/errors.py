@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from balance_manager.api.jsonbody import UnstorableInput
-from balance_manager.errors import (
+from balance_manager.domain.errors import (
     Conflict,
     Forbidden,
     InvalidInput,

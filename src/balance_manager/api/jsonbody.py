@@ -6,7 +6,7 @@ rejects the non-standard constants, before any validation runs.
 
 It is also the one place where every string from outside meets the service before any
 validation or statement: path parameters and every string in a JSON body (values and object
-keys, however deep: metadata included) must be storable (:mod:`balance_manager.text`), else
+keys, however deep: metadata included) must be storable (:mod:`balance_manager.domain.text`), else
 400 ``invalid_characters`` naming the field.
 """
 
@@ -23,7 +23,7 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from balance_manager import text
+from balance_manager.domain import text
 
 
 def _reject_constant(name: str) -> Any:

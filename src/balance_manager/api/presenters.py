@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from balance_manager import money, reversals
 from balance_manager.api import schemas, schemas_admin
+from balance_manager.domain import money, reversals
 from balance_manager.store.models import (
     BalanceConfig,
     LedgerEntry,
@@ -16,7 +16,7 @@ from balance_manager.store.models import (
     WebhookEndpoint,
 )
 from balance_manager.store.paging import Page
-from balance_manager.usecases import recharges, refunds, usage, webhooks_out
+from balance_manager.usecases import recharges, refunds, usage, webhooks
 
 
 def user(u: User) -> schemas.UserOut:
@@ -218,7 +218,7 @@ def webhook_endpoint(e: WebhookEndpoint) -> schemas.WebhookEndpointOut:
 
 
 def created_webhook_endpoint(
-    created: webhooks_out.CreatedEndpoint,
+    created: webhooks.CreatedEndpoint,
 ) -> schemas.CreatedWebhookEndpointOut:
     return schemas.CreatedWebhookEndpointOut(
         **webhook_endpoint(created.endpoint).model_dump(), secret=created.secret
@@ -252,7 +252,7 @@ def webhook_attempt(a: WebhookAttempt) -> schemas.WebhookAttemptOut:
     )
 
 
-def webhook_delivery_log(found: webhooks_out.DeliveryLog) -> schemas.WebhookDeliveryLogOut:
+def webhook_delivery_log(found: webhooks.DeliveryLog) -> schemas.WebhookDeliveryLogOut:
     return schemas.WebhookDeliveryLogOut(
         **webhook_delivery(found.delivery, found.event_type).model_dump(),
         log=[webhook_attempt(a) for a in found.attempts],

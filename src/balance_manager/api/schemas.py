@@ -20,8 +20,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from balance_manager import money
 from balance_manager.auth import tokens
+from balance_manager.domain import money
 
 
 def _no_bool_or_float(value: object) -> object:

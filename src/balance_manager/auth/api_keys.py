@@ -16,8 +16,8 @@ from cachetools import TTLCache
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from balance_manager.errors import NotFound
-from balance_manager.ids import new_id
+from balance_manager.domain.errors import NotFound
+from balance_manager.domain.ids import new_id
 from balance_manager.store.db import SessionFactory, retry_on_disconnect
 from balance_manager.store.models import ApiKey, utcnow
 

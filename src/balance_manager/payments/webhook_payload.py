@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from balance_manager import text
+from balance_manager.domain import text
 
 MAX_ID = 255
 MAX_TYPE = 100  # stripe_events.type

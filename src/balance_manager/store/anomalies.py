@@ -13,7 +13,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from balance_manager.states import AnomalyKind
+from balance_manager.domain.states import AnomalyKind
 from balance_manager.store.models import PaymentAnomaly
 from balance_manager.store.sql import is_postgres
 

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.selectable import ScalarSelect
 
-from balance_manager import policy, posting
+from balance_manager.domain import policy, posting
 from balance_manager.store import outbox
 from balance_manager.store.models import BalanceConfig, LedgerEntry, User
 from balance_manager.store.paging import Page, paginate

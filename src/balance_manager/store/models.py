@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from balance_manager.states import (
+from balance_manager.domain.states import (
     STRIPE_REFERENCED,
     AnomalyKind,
     DeliveryStatus,

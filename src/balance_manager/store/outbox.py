@@ -1,5 +1,5 @@
 """Domain events for the operator, written in the transaction that caused them; the webhook
-dispatcher (``usecases.webhooks_out``) delivers them."""
+dispatcher (``usecases.webhooks``) delivers them."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any, cast
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from balance_manager import ids
-from balance_manager.states import EventType
+from balance_manager.domain import ids
+from balance_manager.domain.states import EventType
 from balance_manager.store.models import OutboxEvent
 
 _TABLE = cast(Table, OutboxEvent.__table__)

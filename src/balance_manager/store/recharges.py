@@ -14,8 +14,8 @@ from typing import cast
 from sqlalchemy import Table, and_, exists, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from balance_manager import ids, policy
-from balance_manager.states import IN_FLIGHT, RechargeStatus, TriggeredBy, TriggerSource
+from balance_manager.domain import ids, policy
+from balance_manager.domain.states import IN_FLIGHT, RechargeStatus, TriggeredBy, TriggerSource
 from balance_manager.store.models import BalanceConfig, RechargeRecord, User
 from balance_manager.store.paging import Page, paginate
 from balance_manager.store.sql import is_postgres, one_of

@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from balance_manager import ids, posting
+from balance_manager.domain import ids, posting
 from balance_manager.store import outbox
 from balance_manager.store.ledger import Debited, below_minimum
 from balance_manager.store.models import LedgerEntry, OutboxEvent

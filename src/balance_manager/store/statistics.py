@@ -11,7 +11,7 @@ from typing import cast
 from sqlalchemy import ColumnElement, Table, case, exists, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from balance_manager.states import RechargeStatus
+from balance_manager.domain.states import RechargeStatus
 from balance_manager.store.models import BalanceConfig, RechargeRecord, User
 
 _USERS = cast(Table, User.__table__)

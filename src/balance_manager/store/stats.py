@@ -16,7 +16,7 @@ from typing import cast
 from sqlalchemy import ColumnElement, Table, and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from balance_manager.states import RechargeStatus
+from balance_manager.domain.states import RechargeStatus
 from balance_manager.store.models import BalanceConfig, OutboxEvent, RechargeRecord, User
 
 _USERS = cast(Table, User.__table__)
@@ -147,9 +147,9 @@ class Outbox:
 
 async def outbox(conn: AsyncConnection) -> Outbox:
     """Events not delivered yet: not fanned out to the endpoints, or deliveries pending."""
-    from balance_manager.store import webhooks_out
+    from balance_manager.store import webhooks
 
-    pending = await webhooks_out.backlog(conn)
+    pending = await webhooks.backlog(conn)
     return Outbox(
         pending.undispatched_events + pending.pending_deliveries, pending.oldest_pending_at
     )

@@ -16,7 +16,7 @@ these functions; none of them holds business logic of its own.
     reconcile      compare Stripe with the ledger, repair what settling can, report the rest
     anomalies      money that matches no record, for the operator (table, event, count)
     sweep          the periodic safety net
-    webhooks_out   operator webhook endpoints; fanning the outbox out, delivering, resending
+    webhooks       operator webhook endpoints; fanning the outbox out, delivering, resending
     heartbeats     each worker's heartbeat row (alive, last sweep)
     health         readiness: can the service do its job right now?
     metrics        what the database knows, as Prometheus families (and for ``status``)

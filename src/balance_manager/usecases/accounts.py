@@ -11,11 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from balance_manager import charge_limits, ids, money, policy, posting
-from balance_manager.amounts import parse_amount, parse_currency
-from balance_manager.errors import Conflict, Forbidden, InvalidInput, NotFound
+from balance_manager.domain import charge_limits, ids, money, policy, posting
+from balance_manager.domain.amounts import parse_amount, parse_currency
+from balance_manager.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from balance_manager.domain.states import LedgerKind
 from balance_manager.settings import Settings
-from balance_manager.states import LedgerKind
 from balance_manager.store import ledger
 from balance_manager.store.db import retry_on_disconnect
 from balance_manager.store.models import BalanceConfig, LedgerEntry, User, utcnow

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from balance_manager import money
-from balance_manager.errors import InvalidInput, NotFound
-from balance_manager.periods import Period
-from balance_manager.states import RechargeStatus, TriggeredBy
+from balance_manager.domain import money
+from balance_manager.domain.errors import InvalidInput, NotFound
+from balance_manager.domain.periods import Period
+from balance_manager.domain.states import RechargeStatus, TriggeredBy
 from balance_manager.store import listings, statistics
 from balance_manager.store.models import BalanceConfig, RechargeRecord, User
 from balance_manager.store.paging import Page

@@ -16,8 +16,8 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from balance_manager.domain.states import AnomalyKind, EventType
 from balance_manager.payments.gateway import ChargeResult
-from balance_manager.states import AnomalyKind, EventType
 from balance_manager.store import anomalies, outbox
 from balance_manager.store.anomalies import Anomaly
 from balance_manager.store.models import User

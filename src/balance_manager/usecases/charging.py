@@ -26,7 +26,8 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from balance_manager import charge_limits, matching, policy, posting
+from balance_manager.domain import charge_limits, matching, policy, posting
+from balance_manager.domain.states import AnomalyKind, EventType, LedgerKind, RechargeStatus
 from balance_manager.payments.gateway import (
     ChargeOutcome,
     ChargeResult,
@@ -34,7 +35,6 @@ from balance_manager.payments.gateway import (
     StripeGateway,
     StripeUnavailable,
 )
-from balance_manager.states import AnomalyKind, EventType, LedgerKind, RechargeStatus
 from balance_manager.store import ledger, outbox
 from balance_manager.store import recharges as records
 from balance_manager.store.models import BalanceConfig, RechargeRecord, User

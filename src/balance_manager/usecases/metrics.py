@@ -21,8 +21,8 @@ from prometheus_client.core import (
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
-from balance_manager import money
-from balance_manager.states import RechargeStatus, TriggerSource
+from balance_manager.domain import money
+from balance_manager.domain.states import RechargeStatus, TriggerSource
 from balance_manager.store import heartbeats as beats
 from balance_manager.store import stats
 from balance_manager.store.db import reader

@@ -16,10 +16,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from balance_manager import charge_limits, money, policy
-from balance_manager.amounts import parse_amount
-from balance_manager.errors import Conflict, InvalidInput, NotFound, Unprocessable
-from balance_manager.states import IN_FLIGHT, RechargeStatus, TriggeredBy, TriggerSource
+from balance_manager.domain import charge_limits, money, policy
+from balance_manager.domain.amounts import parse_amount
+from balance_manager.domain.errors import Conflict, InvalidInput, NotFound, Unprocessable
+from balance_manager.domain.states import IN_FLIGHT, RechargeStatus, TriggeredBy, TriggerSource
 from balance_manager.store import ledger
 from balance_manager.store import recharges as records
 from balance_manager.store.db import retry_on_disconnect

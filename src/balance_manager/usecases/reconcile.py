@@ -43,7 +43,8 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from balance_manager import money
+from balance_manager.domain import money
+from balance_manager.domain.states import IN_FLIGHT, AnomalyKind, LedgerKind, RechargeStatus
 from balance_manager.payments.gateway import (
     ChargeOutcome,
     ChargeResult,
@@ -52,7 +53,6 @@ from balance_manager.payments.gateway import (
     StripeGateway,
     StripeNotFound,
 )
-from balance_manager.states import IN_FLIGHT, AnomalyKind, LedgerKind, RechargeStatus
 from balance_manager.store.anomalies import Anomaly
 from balance_manager.store.models import LedgerEntry, RechargeRecord, ReconciliationRun, User
 from balance_manager.usecases import anomalies, charging, refunds

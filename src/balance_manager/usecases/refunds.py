@@ -30,22 +30,22 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from balance_manager import money, posting, reversals
-from balance_manager.amounts import parse_amount
-from balance_manager.errors import Conflict, InvalidInput, NotFound
-from balance_manager.payments.gateway import (
-    DisputeInfo,
-    PaymentReversals,
-    RefundInfo,
-    StripeRejected,
-)
-from balance_manager.states import (
+from balance_manager.domain import money, posting, reversals
+from balance_manager.domain.amounts import parse_amount
+from balance_manager.domain.errors import Conflict, InvalidInput, NotFound
+from balance_manager.domain.states import (
     AnomalyKind,
     EventType,
     LedgerKind,
     RechargeStatus,
     ReversalEffect,
     ReversalKind,
+)
+from balance_manager.payments.gateway import (
+    DisputeInfo,
+    PaymentReversals,
+    RefundInfo,
+    StripeRejected,
 )
 from balance_manager.store import ledger, outbox
 from balance_manager.store.anomalies import Anomaly

@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from balance_manager.periods import Period
-from balance_manager.report_formats import (
+from balance_manager.domain.periods import Period
+from balance_manager.domain.report_formats import (
     Heading,
     LedgerLine,
     Line,

@@ -10,8 +10,8 @@ from cachetools import LRUCache
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from balance_manager import money, policy
-from balance_manager.errors import NotConfigured, NotFound
+from balance_manager.domain import money, policy
+from balance_manager.domain.errors import NotConfigured, NotFound
 from balance_manager.payments.gateway import StripeGateway
 from balance_manager.settings import Settings
 from balance_manager.store.db import (

@@ -36,6 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from balance_manager.domain.states import AnomalyKind
 from balance_manager.payments.gateway import (
     CardSummary,
     ChargeOutcome,
@@ -45,7 +46,6 @@ from balance_manager.payments.gateway import (
     stripe_field,
     stripe_id,
 )
-from balance_manager.states import AnomalyKind
 from balance_manager.store.db import retry_on_disconnect
 from balance_manager.store.models import RechargeRecord, StripeEvent, User
 from balance_manager.telemetry import metrics, tracing

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from balance_manager.states import TriggerSource
+from balance_manager.domain.states import TriggerSource
 from balance_manager.store import recharges as records
 from balance_manager.store.models import User
 from balance_manager.store.sql import one_of

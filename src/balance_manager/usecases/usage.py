@@ -21,10 +21,10 @@ from typing import Any
 from asyncpg.exceptions import InterfaceError, UniqueViolationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from balance_manager import money, posting
-from balance_manager.amounts import parse_amount
-from balance_manager.errors import Conflict, NotFound, ServiceError
-from balance_manager.states import LedgerKind, TriggerSource
+from balance_manager.domain import money, posting
+from balance_manager.domain.amounts import parse_amount
+from balance_manager.domain.errors import Conflict, NotFound, ServiceError
+from balance_manager.domain.states import LedgerKind, TriggerSource
 from balance_manager.store import ledger
 from balance_manager.store.db import (
     driver_connection,

@@ -14,13 +14,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from balance_manager import money
 from balance_manager.api import presenters
 from balance_manager.api import schemas_admin as out
 from balance_manager.api.auth import Operator, Svc
 from balance_manager.api.jsonbody import DecimalJSONRoute
-from balance_manager.periods import Period, parse_period
-from balance_manager.report_formats import ReportFormat, ReportKind
+from balance_manager.domain import money
+from balance_manager.domain.periods import Period, parse_period
+from balance_manager.domain.report_formats import ReportFormat, ReportKind
 from balance_manager.usecases import admin, reports
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], route_class=DecimalJSONRoute)

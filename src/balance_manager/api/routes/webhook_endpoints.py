@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from balance_manager.api import presenters, schemas
 from balance_manager.api.auth import Svc, require_operator
 from balance_manager.api.jsonbody import DecimalJSONRoute
-from balance_manager.states import DeliveryStatus
-from balance_manager.usecases import webhooks_out
+from balance_manager.domain.states import DeliveryStatus
+from balance_manager.usecases import webhooks
 
 router = APIRouter(
     prefix="/api/webhook-endpoints",
@@ -35,9 +35,9 @@ async def create_endpoint(
 ) -> schemas.CreatedWebhookEndpointOut:
     """Register a receiver. The response carries its signing secret (``whsec_…``), shown only
     this once: verify each delivery's ``webhook-signature`` with it (Standard Webhooks)."""
-    created = await webhooks_out.create_endpoint(
+    created = await webhooks.create_endpoint(
         svc,
-        webhooks_out.NewEndpoint(
+        webhooks.NewEndpoint(
             url=body.url,
             event_types=body.event_types,
             description=body.description,
@@ -51,7 +51,7 @@ async def create_endpoint(
 async def list_endpoints(
     svc: Svc, page: PageNumber = 1, limit: Limit = 100
 ) -> schemas.WebhookEndpointsOut:
-    found = await webhooks_out.list_endpoints(svc, page=page, limit=limit)
+    found = await webhooks.list_endpoints(svc, page=page, limit=limit)
     return schemas.WebhookEndpointsOut(
         endpoints=[presenters.webhook_endpoint(e) for e in found.items],
         pagination=presenters.pagination(found),
@@ -60,7 +60,7 @@ async def list_endpoints(
 
 @router.get("/{endpointId}", response_model=schemas.WebhookEndpointOut)
 async def get_endpoint(endpoint_id: EndpointId, svc: Svc) -> schemas.WebhookEndpointOut:
-    return presenters.webhook_endpoint(await webhooks_out.get_endpoint(svc, endpoint_id))
+    return presenters.webhook_endpoint(await webhooks.get_endpoint(svc, endpoint_id))
 
 
 @router.patch("/{endpointId}", response_model=schemas.WebhookEndpointOut)
@@ -70,22 +70,20 @@ async def update_endpoint(
     """Change the URL, the event filter (``null``: every type), the description, or enable /
     disable. Enabling an endpoint that was disabled after failing forgets the failures; use
     ``recover`` to send what it missed."""
-    changes = webhooks_out.EndpointChanges(
+    changes = webhooks.EndpointChanges(
         url=body.url,
         event_types=body.event_types,
         all_event_types="event_types" in body.model_fields_set and body.event_types is None,
         description=body.description,
         enabled=body.enabled,
     )
-    return presenters.webhook_endpoint(
-        await webhooks_out.update_endpoint(svc, endpoint_id, changes)
-    )
+    return presenters.webhook_endpoint(await webhooks.update_endpoint(svc, endpoint_id, changes))
 
 
 @router.delete("/{endpointId}", status_code=204)
 async def delete_endpoint(endpoint_id: EndpointId, svc: Svc) -> Response:
     """Delete the endpoint, its deliveries and their log."""
-    await webhooks_out.delete_endpoint(svc, endpoint_id)
+    await webhooks.delete_endpoint(svc, endpoint_id)
     return Response(status_code=204)
 
 
@@ -98,7 +96,7 @@ async def list_deliveries(
     limit: Limit = 20,
 ) -> schemas.WebhookDeliveriesOut:
     """The endpoint's deliveries, newest first (``status``: pending, succeeded, failed)."""
-    found = await webhooks_out.deliveries(svc, endpoint_id, status=status, page=page, limit=limit)
+    found = await webhooks.deliveries(svc, endpoint_id, status=status, page=page, limit=limit)
     return schemas.WebhookDeliveriesOut(
         deliveries=[presenters.webhook_delivery(d, t) for d, t in found.items],
         pagination=presenters.pagination(found),
@@ -110,15 +108,13 @@ async def get_delivery(
     endpoint_id: EndpointId, delivery_id: DeliveryId, svc: Svc
 ) -> schemas.WebhookDeliveryLogOut:
     """A delivery with every attempt: when, status code, latency, error."""
-    return presenters.webhook_delivery_log(
-        await webhooks_out.delivery(svc, endpoint_id, delivery_id)
-    )
+    return presenters.webhook_delivery_log(await webhooks.delivery(svc, endpoint_id, delivery_id))
 
 
 @router.post("/{endpointId}/resend", status_code=202, response_model=schemas.ResendOut)
 async def resend(endpoint_id: EndpointId, body: schemas.ResendIn, svc: Svc) -> schemas.ResendOut:
     """Send one event to this endpoint again (the same ``webhook-id``), soon, by the worker."""
-    targets = await webhooks_out.resend(svc, body.event_id, endpoint_id=endpoint_id)
+    targets = await webhooks.resend(svc, body.event_id, endpoint_id=endpoint_id)
     return schemas.ResendOut(event_id=body.event_id, endpoint_ids=targets)
 
 
@@ -126,4 +122,4 @@ async def resend(endpoint_id: EndpointId, body: schemas.ResendIn, svc: Svc) -> s
 async def recover(endpoint_id: EndpointId, body: schemas.RecoverIn, svc: Svc) -> schemas.RecoverOut:
     """Send again everything since ``since`` that this endpoint wants and did not get: failed
     deliveries and the events that came while it was disabled."""
-    return schemas.RecoverOut(queued=await webhooks_out.recover(svc, endpoint_id, since=body.since))
+    return schemas.RecoverOut(queued=await webhooks.recover(svc, endpoint_id, since=body.since))

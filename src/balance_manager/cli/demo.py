@@ -130,7 +130,7 @@ def run_demo(*, port: int, data_dir: Path) -> None:
     import uvicorn
 
     from balance_manager.api.app import create_app
-    from balance_manager.sandbox import start_background
+    from stripe_sandbox import start_background
 
     data_dir.mkdir(parents=True, exist_ok=True)
     database = data_dir / "demo.db"

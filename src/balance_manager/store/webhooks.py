@@ -16,7 +16,7 @@ from sqlalchemy import Table, and_, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from balance_manager.states import DeliveryStatus
+from balance_manager.domain.states import DeliveryStatus
 from balance_manager.store.models import (
     OutboxEvent,
     WebhookAttempt,

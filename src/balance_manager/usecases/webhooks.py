@@ -29,13 +29,14 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from balance_manager import ids
-from balance_manager import webhooks_out as rules
-from balance_manager.errors import Conflict, InvalidInput, NotFound, Unprocessable
+from balance_manager.domain import ids
+from balance_manager.domain import webhooks as rules
+from balance_manager.domain.errors import Conflict, InvalidInput, NotFound, Unprocessable
+from balance_manager.domain.states import DeliveryStatus
+from balance_manager.senders.webhook import Sender, Sent
 from balance_manager.settings import Settings
-from balance_manager.states import DeliveryStatus
 from balance_manager.store import outbox
-from balance_manager.store import webhooks_out as store
+from balance_manager.store import webhooks as store
 from balance_manager.store.models import (
     OutboxEvent,
     WebhookAttempt,
@@ -45,7 +46,6 @@ from balance_manager.store.models import (
 from balance_manager.store.paging import Page
 from balance_manager.telemetry import metrics
 from balance_manager.usecases.services import Services
-from balance_manager.webhook_sender import Sender, Sent
 
 log = structlog.get_logger(__name__)
 

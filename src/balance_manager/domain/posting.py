@@ -34,8 +34,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from balance_manager import money
-from balance_manager.states import LedgerKind
+from balance_manager.domain import money
+from balance_manager.domain.states import LedgerKind
 
 Key = tuple[str, str, str]  # (user_id, kind, reference): unique in the ledger
 

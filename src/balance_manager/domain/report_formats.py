@@ -38,8 +38,8 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any, NamedTuple, Protocol
 
-from balance_manager import money
-from balance_manager.states import LedgerKind, RechargeStatus
+from balance_manager.domain import money
+from balance_manager.domain.states import LedgerKind, RechargeStatus
 
 
 class ReportKind(StrEnum):

@@ -10,7 +10,7 @@ from datetime import datetime
 from rich.console import Console
 from rich.table import Table
 
-from balance_manager import money
+from balance_manager.domain import money
 from balance_manager.settings import Settings
 from balance_manager.usecases import metrics
 from balance_manager.usecases.heartbeats import last_sweep

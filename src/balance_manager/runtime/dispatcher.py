@@ -15,10 +15,10 @@ from collections import Counter
 
 import structlog
 
-from balance_manager.store.webhooks_out import Due
-from balance_manager.usecases import webhooks_out
+from balance_manager.senders.webhook import Sender
+from balance_manager.store.webhooks import Due
+from balance_manager.usecases import webhooks
 from balance_manager.usecases.services import Services
-from balance_manager.webhook_sender import Sender
 
 log = structlog.get_logger(__name__)
 
@@ -56,10 +56,10 @@ class Dispatcher:
     async def step(self) -> int:
         """Fan out new events, claim due deliveries into the free slots and start sending
         them; returns how many it started."""
-        if not await webhooks_out.has_work(self.svc):
+        if not await webhooks.has_work(self.svc):
             return 0
-        await webhooks_out.fan_out(self.svc)
-        jobs = await webhooks_out.claim(
+        await webhooks.fan_out(self.svc)
+        jobs = await webhooks.claim(
             self.svc,
             limit=self.concurrency - len(self._in_flight),
             busy=Counter(self._in_flight.values()),
@@ -76,7 +76,7 @@ class Dispatcher:
 
     async def _send(self, job: Due) -> None:
         try:
-            await webhooks_out.deliver(self.svc, self.sender, job)
+            await webhooks.deliver(self.svc, self.sender, job)
         except Exception:  # the lease runs out and the delivery is tried again
             log.exception("webhook_delivery_failed", delivery_id=job.delivery_id)
         finally:

@@ -1,6 +1,6 @@
 """An offline, stateful emulator of the Stripe API surface this service uses.
 
-    from balance_manager.sandbox import start_background
+    from stripe_sandbox import start_background
     with start_background() as sandbox:   # sandbox.base_url, .secret_key, .state, .stop()
         ...
 

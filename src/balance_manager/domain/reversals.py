@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from balance_manager import money
+from balance_manager.domain import money
 
 REFUND_TAKEN = frozenset({"pending", "requires_action", "succeeded"})
 # Statuses of a dispute whose funds were withdrawn when Stripe gives no balance transactions.

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from balance_manager import gc_tuning, logs
-from balance_manager.report_formats import ReportFormat, ReportKind
+from balance_manager.domain.report_formats import ReportFormat, ReportKind
+from balance_manager.runtime import gc_tuning, logs
 from balance_manager.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def _fail(message: str) -> None:
 
 def _with_db(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     """Run ``work(session)`` in one transaction on a migrated database."""
-    from balance_manager.errors import ServiceError
+    from balance_manager.domain.errors import ServiceError
     from balance_manager.store import migrate
     from balance_manager.store.db import create_engine, session_factory
 
@@ -136,7 +136,7 @@ def serve(
     import uvicorn
 
     from balance_manager.api.app import create_app
-    from balance_manager.api.serving import uvicorn_options
+    from balance_manager.runtime.serving import uvicorn_options
 
     settings = _settings()
     logs.configure(settings.log_level, settings.log_format)
@@ -199,10 +199,10 @@ def worker() -> None:
     workers can share one PostgreSQL database."""
     import signal
 
+    from balance_manager.runtime.worker import Worker
     from balance_manager.telemetry import exposition, tracing
     from balance_manager.usecases import metrics
     from balance_manager.usecases.services import Services
-    from balance_manager.worker import Worker
 
     settings = _settings()
     logs.configure(settings.log_level, settings.log_format)
@@ -249,7 +249,7 @@ def status() -> None:
     """A summary of users, the queue and the workers.
 
     Users, recharges waiting, the queue, the outbox, the last sweep and every worker."""
-    from balance_manager.status import render
+    from balance_manager.cli.status_tables import render
 
     settings = _settings()
     try:
@@ -418,7 +418,7 @@ def users_show(
     user_id: Annotated[str, typer.Argument(metavar="USER_ID", help="The user's id.")],
 ) -> None:
     """Show a user's balance and config."""
-    from balance_manager import money
+    from balance_manager.domain import money
     from balance_manager.usecases import accounts
 
     async def work(session: Any) -> str:
@@ -456,13 +456,13 @@ def webhooks_create(
     description: Annotated[str | None, typer.Option(help="What it is for.")] = None,
 ) -> None:
     """Register a webhook endpoint; its signing secret (whsec_…) is printed once, last."""
-    from balance_manager.usecases import webhooks_out
+    from balance_manager.usecases import webhooks
 
     created = _with_services(
         _settings(),
-        lambda svc: webhooks_out.create_endpoint(
+        lambda svc: webhooks.create_endpoint(
             svc,
-            webhooks_out.NewEndpoint(url=url, event_types=event or None, description=description),
+            webhooks.NewEndpoint(url=url, event_types=event or None, description=description),
         ),
     )
     typer.echo(f"created webhook endpoint {_endpoint_line(created.endpoint)}")
@@ -473,9 +473,9 @@ def webhooks_create(
 @webhooks_app.command("list")
 def webhooks_list() -> None:
     """List webhook endpoints (never their secrets)."""
-    from balance_manager.usecases import webhooks_out
+    from balance_manager.usecases import webhooks
 
-    found = _with_services(_settings(), lambda svc: webhooks_out.list_endpoints(svc, limit=100))
+    found = _with_services(_settings(), lambda svc: webhooks.list_endpoints(svc, limit=100))
     for endpoint in found.items:
         typer.echo(_endpoint_line(endpoint))
     if not found.items:
@@ -495,13 +495,13 @@ def webhooks_update(
     ] = None,
 ) -> None:
     """Change an endpoint's URL, event filter, or enable/disable it."""
-    from balance_manager.usecases import webhooks_out
+    from balance_manager.usecases import webhooks
 
-    changes = webhooks_out.EndpointChanges(
+    changes = webhooks.EndpointChanges(
         url=url, event_types=event or None, all_event_types=all_events, enabled=enable
     )
     updated = _with_services(
-        _settings(), lambda svc: webhooks_out.update_endpoint(svc, endpoint_id, changes)
+        _settings(), lambda svc: webhooks.update_endpoint(svc, endpoint_id, changes)
     )
     typer.echo(_endpoint_line(updated))
 
@@ -509,9 +509,9 @@ def webhooks_update(
 @webhooks_app.command("delete")
 def webhooks_delete(endpoint_id: str) -> None:
     """Delete an endpoint with its deliveries and their log."""
-    from balance_manager.usecases import webhooks_out
+    from balance_manager.usecases import webhooks
 
-    _with_services(_settings(), lambda svc: webhooks_out.delete_endpoint(svc, endpoint_id))
+    _with_services(_settings(), lambda svc: webhooks.delete_endpoint(svc, endpoint_id))
     typer.echo(f"deleted {endpoint_id}")
 
 
@@ -524,8 +524,8 @@ def webhooks_deliveries(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
 ) -> None:
     """An endpoint's recent deliveries: event, status, attempts, last status code or error."""
-    from balance_manager.states import DeliveryStatus
-    from balance_manager.usecases import webhooks_out
+    from balance_manager.domain.states import DeliveryStatus
+    from balance_manager.usecases import webhooks
 
     try:
         wanted = None if status is None else DeliveryStatus(status)
@@ -533,7 +533,7 @@ def webhooks_deliveries(
         _fail("--status must be pending, succeeded or failed")
     found = _with_services(
         _settings(),
-        lambda svc: webhooks_out.deliveries(svc, endpoint_id, status=wanted, limit=limit),
+        lambda svc: webhooks.deliveries(svc, endpoint_id, status=wanted, limit=limit),
     )
     for delivery, event_type in found.items:
         outcome = delivery.last_status_code or delivery.last_error or "-"
@@ -553,10 +553,10 @@ def webhooks_resend(
     ] = None,
 ) -> None:
     """Send an event again, with the same webhook-id; the worker delivers it."""
-    from balance_manager.usecases import webhooks_out
+    from balance_manager.usecases import webhooks
 
     targets = _with_services(
-        _settings(), lambda svc: webhooks_out.resend(svc, event_id, endpoint_id=endpoint)
+        _settings(), lambda svc: webhooks.resend(svc, event_id, endpoint_id=endpoint)
     )
     typer.echo(f"queued {event_id} for {', '.join(targets)}")
 
@@ -569,14 +569,14 @@ def webhooks_recover(
     """Send again everything since SINCE that the endpoint did not get."""
     from datetime import datetime
 
-    from balance_manager.usecases import webhooks_out
+    from balance_manager.usecases import webhooks
 
     try:
         start = datetime.fromisoformat(since.replace("Z", "+00:00"))
     except ValueError:
         _fail(f"--since {since!r} is not an ISO 8601 time")
     queued = _with_services(
-        _settings(), lambda svc: webhooks_out.recover(svc, endpoint_id, since=start)
+        _settings(), lambda svc: webhooks.recover(svc, endpoint_id, since=start)
     )
     typer.echo(f"queued {queued} deliveries for {endpoint_id}")
 
@@ -639,7 +639,7 @@ def demo(
     """Run the offline demo.
 
     The service on a fresh SQLite file, the Stripe sandbox, and the original's test user."""
-    from balance_manager.demo import run_demo
+    from balance_manager.cli.demo import run_demo
 
     run_demo(port=port, data_dir=data_dir)
 
@@ -655,7 +655,7 @@ def sandbox(
     """Run the offline Stripe sandbox.
 
     It emulates the subset of the Stripe API this service uses."""
-    from balance_manager.sandbox.server import run
+    from stripe_sandbox.server import run
 
     run(host=host, port=port, state_file=state_file)
 
@@ -664,7 +664,7 @@ def _with_services(
     settings: Settings, work: Callable[[Any], Awaitable[T]], *, payments: bool = False
 ) -> T:
     """Run ``work(services)`` on a migrated database (the use cases' own transactions)."""
-    from balance_manager.errors import ServiceError
+    from balance_manager.domain.errors import ServiceError
     from balance_manager.payments.gateway import GatewayError
     from balance_manager.store import migrate as migrations
     from balance_manager.usecases.services import Services
@@ -690,7 +690,7 @@ def _with_services(
 
 
 def _recharge_lines(record: Any) -> list[str]:
-    from balance_manager import money
+    from balance_manager.domain import money
 
     cur = money.currency(record.currency)
     major = f"{money.to_major(record.amount, cur)} + fee {money.to_major(record.fee, cur)}"
@@ -722,7 +722,7 @@ def recharges_list(
     page: Annotated[int, typer.Option(metavar="PAGE", min=1, help="Page, from 1.")] = 1,
 ) -> None:
     """List recharge records, newest first."""
-    from balance_manager import money
+    from balance_manager.domain import money
     from balance_manager.usecases import admin
 
     async def work(svc: Any) -> Any:
@@ -807,8 +807,8 @@ def report(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from balance_manager.errors import InvalidInput
-    from balance_manager.periods import parse_period
+    from balance_manager.domain.errors import InvalidInput
+    from balance_manager.domain.periods import parse_period
     from balance_manager.store.models import utcnow
     from balance_manager.usecases import reports
 

@@ -11,8 +11,8 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from balance_manager import charge_limits, money
-from balance_manager.states import TriggeredBy
+from balance_manager.domain import charge_limits, money
+from balance_manager.domain.states import TriggeredBy
 
 
 class FeeMode(StrEnum):

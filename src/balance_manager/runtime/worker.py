@@ -25,7 +25,7 @@ from datetime import timedelta
 
 import structlog
 
-from balance_manager.dispatcher import Dispatcher
+from balance_manager.runtime.dispatcher import Dispatcher
 from balance_manager.settings import Settings
 from balance_manager.store.wakeups import Listener, Wakeup
 from balance_manager.telemetry import metrics

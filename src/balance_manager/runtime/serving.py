@@ -27,7 +27,7 @@ import structlog
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from balance_manager.logs import hide_database_values_in
+from balance_manager.runtime.logs import hide_database_values_in
 from balance_manager.settings import Settings
 
 log = structlog.get_logger(__name__)

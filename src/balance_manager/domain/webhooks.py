@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from standardwebhooks import Webhook
 
 from balance_manager import __version__
-from balance_manager.states import EventType
+from balance_manager.domain.states import EventType
 
 SECRET_PREFIX = "whsec_"  # noqa: S105  (the prefix the specification gives secrets)
 SECRET_BYTES = 32  # the specification asks for 24 to 64

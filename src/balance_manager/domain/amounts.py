@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from balance_manager import money
-from balance_manager.errors import InvalidInput
+from balance_manager.domain import money
+from balance_manager.domain.errors import InvalidInput
 
 
 def parse_amount(

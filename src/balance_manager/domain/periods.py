@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from balance_manager.errors import InvalidInput
+from balance_manager.domain.errors import InvalidInput
 
 _WINDOW = re.compile(r"^\s*(\d{1,6})\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
