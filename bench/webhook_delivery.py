@@ -27,13 +27,13 @@ from pathlib import Path
 
 from sqlalchemy import select, text
 
+from balance_manager.runtime.compose import build_services
 from balance_manager.runtime.dispatcher import Dispatcher
 from balance_manager.settings import load_settings
 from balance_manager.store import migrate, outbox
 from balance_manager.store.db import create_engine
 from balance_manager.store.models import WebhookAttempt
 from balance_manager.usecases import webhooks
-from balance_manager.usecases.services import Services
 
 arrivals: dict[str, float] = {}
 
@@ -58,7 +58,7 @@ def _percentile(values: list[float], q: float) -> float:
 async def run(url: str, events: int, receiver: str) -> None:
     await migrate.upgrade_database(url)
     settings = load_settings(database_url=url, _env_file=None)
-    svc = Services.from_settings(settings, engine=create_engine(url))
+    svc = build_services(settings, engine=create_engine(url))
     await webhooks.create_endpoint(svc, webhooks.NewEndpoint(url=receiver))
 
     # Throughput: a backlog of events, one dispatcher draining it.

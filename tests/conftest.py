@@ -24,9 +24,9 @@ from sqlalchemy import make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from balance_manager.api.app import create_app
 from balance_manager.auth import api_keys
 from balance_manager.runtime import logs
+from balance_manager.runtime.compose import create_app
 from balance_manager.settings import Settings, load_settings
 from balance_manager.store import migrate
 from balance_manager.store.db import SessionFactory, create_engine, session_factory

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from balance_manager.auth.tokens import MAX_TTL_SECONDS, MIN_TTL_SECONDS
 from balance_manager.domain import money
-from balance_manager.domain.policy import FeeMode, FeeRule
+from balance_manager.domain.policy import FeeMode, FeeRule, RechargeRules
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./balance-manager.db"
 MIN_SECRET_LENGTH = 32
@@ -159,6 +159,15 @@ class Settings(BaseSettings):
             rate=self.default_recharge_fee_percentage,
             mode=self.recharge_fee_mode,
             fixed=self.recharge_fee_fixed,
+        )
+
+    @cached_property
+    def recharge_rules(self) -> RechargeRules:
+        return RechargeRules(
+            fee_rule=self.fee_rule,
+            max_consecutive_failures=self.recharge_max_consecutive_failures,
+            backoff_seconds=self.recharge_retry_backoff_seconds,
+            processing_timeout_seconds=self.recharge_processing_timeout_seconds,
         )
 
     @field_validator("stripe_secret_key")

@@ -16,8 +16,8 @@ import structlog
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from balance_manager.api.app import create_app
 from balance_manager.runtime import logs
+from balance_manager.runtime.compose import create_app
 from balance_manager.settings import Settings
 from balance_manager.store.models import User
 from tests.conftest import UserMaker

@@ -10,7 +10,7 @@ import pytest
 import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from balance_manager.api.app import create_app
+from balance_manager.runtime.compose import create_app
 from balance_manager.settings import Settings
 from balance_manager.store.db import SessionFactory
 from balance_manager.store.models import BalanceConfig, User

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import uvicorn
 
-from balance_manager.api.app import create_app
+from balance_manager.runtime.compose import create_app
 from balance_manager.runtime.serving import uvicorn_config
 from balance_manager.settings import Settings
 from tests.conftest import TOKEN_SECRET, free_port

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from balance_manager.api.app import create_app
+from balance_manager.runtime.compose import create_app
 from balance_manager.settings import Settings
 from balance_manager.store.db import SessionFactory
 from balance_manager.store.models import LedgerEntry, RechargeRecord, StripeEvent

@@ -30,7 +30,6 @@ from balance_manager.store import recharges as records
 from balance_manager.store.db import create_engine, session_factory
 from balance_manager.store.models import BalanceConfig, User, utcnow
 from balance_manager.usecases import accounts
-from balance_manager.usecases.services import rules_from_settings
 from tests.chaos import invariants
 from tests.chaos.processes import Process
 
@@ -402,7 +401,7 @@ class Chaos:
     async def _due(self) -> list[str]:
         """Users still owed something: a recharge in flight, or one the policy would open."""
         assert self.engine is not None
-        rules = rules_from_settings(load_settings(database_url=self.db_url, _env_file=None))
+        rules = load_settings(database_url=self.db_url, _env_file=None).recharge_rules
         now = utcnow()
         async with self.engine.connect() as conn:
             found = await records.accounts(conn, self.users, now=now)

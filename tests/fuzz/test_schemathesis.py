@@ -29,9 +29,9 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.generation import GenerationMode
 from sqlalchemy import text
 
-from balance_manager.api.app import create_app
 from balance_manager.auth import api_keys
 from balance_manager.auth.tokens import TokenSigner
+from balance_manager.runtime.compose import create_app
 from balance_manager.settings import Settings
 from balance_manager.store.db import create_engine, session_factory
 from balance_manager.store.models import BalanceConfig, Base, User

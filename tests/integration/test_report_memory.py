@@ -66,6 +66,7 @@ from balance_manager.domain.periods import parse_period
 from balance_manager.domain.report_formats import ReportFormat, ReportKind
 from balance_manager.settings import load_settings
 from balance_manager.usecases import reports
+from balance_manager.runtime.compose import build_services
 from balance_manager.usecases.services import Services
 
 def kib(field):
@@ -74,7 +75,7 @@ def kib(field):
     return int(line.split()[1])
 
 async def main(url, day, out):
-    svc = Services.from_settings(load_settings(database_url=url, _env_file=None))
+    svc = build_services(load_settings(database_url=url, _env_file=None))
     def request(on):
         period = parse_period(start=on, end=on, window=None, now=datetime.now().astimezone())
         return reports.ReportRequest(ReportKind.LEDGER, period, ReportFormat.CSV)

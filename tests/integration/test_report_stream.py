@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from balance_manager.domain.periods import Period
 from balance_manager.domain.report_formats import ReportFormat, ReportKind
+from balance_manager.runtime.compose import build_services
 from balance_manager.settings import Settings
 from balance_manager.store import reports as rows
 from balance_manager.store.models import LedgerEntry
 from balance_manager.usecases import reports
-from balance_manager.usecases.services import Services
 from tests.conftest import UserMaker
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -62,7 +62,7 @@ async def test_the_use_case_reports_progress_per_batch(
 ) -> None:
     user = await make_user(initial_balance=0)
     await _seed(engine, user)
-    svc = Services.from_settings(settings, engine=engine)
+    svc = build_services(settings, engine=engine)
     request = reports.ReportRequest(
         ReportKind.LEDGER, Period(T0, T0 + timedelta(hours=3)), ReportFormat.CSV
     )

@@ -14,8 +14,8 @@ import stripe
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from balance_manager.api.app import create_app
 from balance_manager.api.context import AppContext
+from balance_manager.runtime.compose import create_app
 from balance_manager.runtime.worker import Worker
 from balance_manager.settings import Settings
 from balance_manager.store.db import SessionFactory

@@ -218,7 +218,7 @@ async def test_live_webhooks_delivered_twice_and_the_api_answer_move_the_ledger_
 
     from pydantic import SecretStr
 
-    from balance_manager.api.app import create_app
+    from balance_manager.runtime.compose import create_app
     from tests.conftest import LiveServer, free_port
 
     e = engine_app

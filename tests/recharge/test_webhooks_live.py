@@ -12,7 +12,7 @@ import httpx
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from balance_manager.api.app import create_app
+from balance_manager.runtime.compose import create_app
 from balance_manager.settings import Settings
 from balance_manager.store.models import StripeEvent, User
 from tests.conftest import LiveServer, UserMaker, free_port

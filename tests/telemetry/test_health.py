@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from balance_manager.api.app import create_app
+from balance_manager.runtime.compose import create_app
 from balance_manager.runtime.worker import Worker
 from balance_manager.settings import Settings, load_settings
 from balance_manager.store import migrate

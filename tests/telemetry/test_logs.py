@@ -22,8 +22,8 @@ import pytest
 import stripe
 import structlog
 
-from balance_manager.api.app import create_app
 from balance_manager.runtime import logs
+from balance_manager.runtime.compose import create_app
 from balance_manager.settings import Settings
 from balance_manager.telemetry import redact
 from tests.conftest import TOKEN_SECRET, free_port

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from balance_manager.api.app import create_app
+from balance_manager.runtime.compose import create_app
 from balance_manager.runtime.worker import Worker
 from balance_manager.settings import Settings
 from balance_manager.telemetry import tracing
@@ -114,7 +114,7 @@ def test_with_tracing_off_no_sdk_or_instrumentation_is_imported(tmp_path: Path) 
     script = """
 import asyncio, json, sys
 import httpx
-from balance_manager.api.app import create_app
+from balance_manager.runtime.compose import create_app
 from balance_manager.settings import load_settings
 from balance_manager.telemetry import tracing
 from balance_manager.usecases import cards

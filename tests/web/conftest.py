@@ -30,8 +30,8 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from balance_manager.api.app import create_app
 from balance_manager.auth import api_keys
+from balance_manager.runtime.compose import create_app
 from balance_manager.settings import load_settings
 from balance_manager.store.db import create_engine, session_factory
 from balance_manager.store.models import Base

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from balance_manager.api.app import create_app
+from balance_manager.runtime.compose import create_app
 from balance_manager.settings import Settings, load_settings
 from balance_manager.web import csp
 from balance_manager.web.pages import PAGES
@@ -183,7 +183,7 @@ async def test_token_answer_carries_the_dashboard_link(
 
 
 def test_demo_banner_lists_each_users_dashboard_link() -> None:
-    from balance_manager.cli.app import demo
+    from balance_manager.cli import demo
 
     links = {
         demo.DEMO_USER_ID: "http://127.0.0.1:3000/#token=a.b.c",

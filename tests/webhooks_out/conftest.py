@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from balance_manager.api.app import create_app
 from balance_manager.api.context import AppContext
+from balance_manager.runtime.compose import create_app
 from balance_manager.runtime.dispatcher import Dispatcher
 from balance_manager.settings import Settings
 from balance_manager.store.models import (

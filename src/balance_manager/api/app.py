@@ -1,19 +1,20 @@
-"""The FastAPI application factory."""
+"""The FastAPI application: routes, middleware, error format and the pages, over the use
+cases' :class:`Services`. The process that serves it is wired by ``runtime.compose`` (which
+also decides whether a recharge worker runs beside it): the API never imports the worker."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from balance_manager import __version__
 from balance_manager.api import errors, schemas
-from balance_manager.api.context import AppContext
+from balance_manager.api.context import AppContext, Background
 from balance_manager.api.limits import BodySizeLimit
 from balance_manager.api.routes import (
     admin,
@@ -28,8 +29,6 @@ from balance_manager.api.routes import (
 )
 from balance_manager.auth.api_keys import KeyVerifier
 from balance_manager.auth.tokens import TokenSigner
-from balance_manager.runtime import gc_tuning
-from balance_manager.runtime.worker import Worker
 from balance_manager.settings import Settings
 from balance_manager.telemetry import exposition, tracing
 from balance_manager.telemetry.requests import RequestTelemetry, TrustedPeers
@@ -46,30 +45,29 @@ numbers in major units of the user's currency (`18.85`); errors are
 """
 
 
-def create_app(
+def build_app(
     settings: Settings,
+    services: Services,
     *,
-    engine: AsyncEngine | None = None,
-    embedded_worker: bool | None = None,
+    background: Background | None = None,
+    dispose_engine: bool = True,
+    on_started: Callable[[], None] | None = None,
 ) -> FastAPI:
-    """Build the app. The schema must already be migrated (the CLI does it on start-up).
+    """The app over ``services`` (closed with the app). The schema must already be migrated.
 
-    With Stripe configured and ``EMBEDDED_WORKER`` on (the default), the app runs a recharge
-    worker in its own event loop: the single-node mode, and the only mode on SQLite.
+    ``background`` runs beside the API for the app's lifetime (the embedded recharge worker);
+    ``on_started`` runs once start-up is done (the process's garbage-collector settings).
     """
     signer = TokenSigner(
         settings.signing_secret(), ttl=timedelta(seconds=settings.customer_token_ttl_seconds)
     )
-    owns_engine = engine is None
-    services = Services.from_settings(settings, engine=engine)
-    worker = Worker.from_settings(settings, services) if services.payments_enabled else None
-    run_worker = settings.embedded_worker if embedded_worker is None else embedded_worker
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        gc_tuning.settle_after_startup()
-        task = asyncio.create_task(worker.run(stop)) if worker and run_worker else None
+        if on_started is not None:
+            on_started()
+        task = asyncio.create_task(background.run(stop)) if background is not None else None
         listener = (
             exposition.start_listener(
                 settings.metrics_port, settings.host, lambda: gauges.collect(services)
@@ -86,7 +84,7 @@ def create_app(
             services.wakeup.set()
             if task is not None:
                 await task
-            await services.aclose(dispose_engine=owns_engine)
+            await services.aclose(dispose_engine=dispose_engine)
 
     app = FastAPI(
         title="Stripe Balance Manager",
@@ -103,7 +101,7 @@ def create_app(
         services=services,
         tokens=signer,
         keys=KeyVerifier(services.reads, services.sessions),
-        worker=worker if run_worker else None,
+        background=background,
     )
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
@@ -126,18 +124,3 @@ def create_app(
     app.include_router(webhook_endpoints.router)
     app.include_router(admin.router)
     return app
-
-
-def create_app_from_env() -> FastAPI:
-    """The app from the environment's settings: the factory each process of
-    ``balance-manager serve --workers N`` imports (the schema is migrated by the parent)."""
-    from balance_manager.runtime import logs
-    from balance_manager.runtime.serving import uvicorn_options
-    from balance_manager.settings import load_settings
-    from balance_manager.telemetry import tracing
-
-    settings = load_settings()
-    logs.configure(settings.log_level, settings.log_format)
-    tracing.configure_from_env()
-    uvicorn_options(settings)  # this process's read deadlines and log filters
-    return create_app(settings)

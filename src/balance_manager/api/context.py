@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from typing import Protocol
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -10,10 +12,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from balance_manager.auth.api_keys import KeyVerifier
 from balance_manager.auth.tokens import TokenSigner
 from balance_manager.payments.gateway import StripeGateway
-from balance_manager.runtime.worker import Worker
 from balance_manager.settings import Settings
 from balance_manager.store.db import SessionFactory
 from balance_manager.usecases.services import Services
+
+
+class Background(Protocol):
+    """Work a process runs beside its API: the embedded recharge worker, wired by
+    ``runtime.compose``."""
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+    @property
+    def listening(self) -> bool | None:
+        """Whether its LISTEN connection is up (None: the database has no LISTEN)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +33,7 @@ class AppContext:
     services: Services
     tokens: TokenSigner
     keys: KeyVerifier
-    worker: Worker | None = None  # the embedded worker, when this process runs one
+    background: Background | None = None  # the embedded worker, when this process runs one
 
     @property
     def settings(self) -> Settings:

@@ -135,7 +135,7 @@ def serve(
     one more process beside --workers N."""
     import uvicorn
 
-    from balance_manager.api.app import create_app
+    from balance_manager.runtime.compose import create_app
     from balance_manager.runtime.serving import uvicorn_options
 
     settings = _settings()
@@ -172,7 +172,10 @@ def serve(
     )
     try:
         uvicorn.run(
-            "balance_manager.api.app:create_app_from_env", factory=True, workers=workers, **options
+            "balance_manager.runtime.compose:create_app_from_env",
+            factory=True,
+            workers=workers,
+            **options,
         )
     finally:
         if recharge_worker is not None:
@@ -199,10 +202,10 @@ def worker() -> None:
     workers can share one PostgreSQL database."""
     import signal
 
+    from balance_manager.runtime.compose import build_services
     from balance_manager.runtime.worker import Worker
     from balance_manager.telemetry import exposition, tracing
     from balance_manager.usecases import metrics
-    from balance_manager.usecases.services import Services
 
     settings = _settings()
     logs.configure(settings.log_level, settings.log_format)
@@ -212,7 +215,7 @@ def worker() -> None:
     _migrate(settings)
 
     async def run() -> None:
-        services = Services.from_settings(settings)
+        services = build_services(settings)
         stop = asyncio.Event()
         recharge_worker = Worker.from_settings(settings, services)
         listener = (
@@ -277,9 +280,9 @@ def reconcile(
     import json
     from datetime import UTC, datetime
 
+    from balance_manager.runtime.compose import build_services
     from balance_manager.store import migrate as migrations
     from balance_manager.usecases import reconcile as reconciling
-    from balance_manager.usecases.services import Services
 
     settings = _settings()
     logs.configure(settings.log_level, settings.log_format)
@@ -292,7 +295,7 @@ def reconcile(
         _fail(f"--since {since!r} is neither an ISO time nor a duration like 36h or 7d")
 
     async def run() -> reconciling.Report:
-        services = Services.from_settings(settings)
+        services = build_services(settings)
         try:
             await migrations.upgrade(services.engine)
             return await reconciling.reconcile(services, since=start, repair=repair)
@@ -666,14 +669,14 @@ def _with_services(
     """Run ``work(services)`` on a migrated database (the use cases' own transactions)."""
     from balance_manager.domain.errors import ServiceError
     from balance_manager.payments.gateway import GatewayError
+    from balance_manager.runtime.compose import build_services
     from balance_manager.store import migrate as migrations
-    from balance_manager.usecases.services import Services
 
     if payments and settings.stripe_secret_key is None:
         _fail("STRIPE_SECRET_KEY is not set: this command needs Stripe")
 
     async def run() -> T:
-        services = Services.from_settings(settings, engine=None)
+        services = build_services(settings, engine=None)
         try:
             await migrations.upgrade(services.engine)
             return await work(services)

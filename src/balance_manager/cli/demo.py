@@ -36,11 +36,11 @@ async def prepare(settings: Settings, sdk: stripe.StripeClient) -> DemoCredentia
     and two users whose cards decline or need authentication."""
     from balance_manager.auth import api_keys
     from balance_manager.auth.tokens import TokenSigner
+    from balance_manager.runtime.compose import build_services
     from balance_manager.store import migrate
     from balance_manager.usecases import accounts, cards
-    from balance_manager.usecases.services import Services
 
-    services = Services.from_settings(settings)
+    services = build_services(settings)
     gateway = services.gateway
     assert gateway is not None
     seeds = [
@@ -129,7 +129,7 @@ Press Ctrl+C to stop.
 def run_demo(*, port: int, data_dir: Path) -> None:
     import uvicorn
 
-    from balance_manager.api.app import create_app
+    from balance_manager.runtime.compose import create_app
     from stripe_sandbox import start_background
 
     data_dir.mkdir(parents=True, exist_ok=True)

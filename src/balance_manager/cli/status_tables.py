@@ -11,10 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 from balance_manager.domain import money
+from balance_manager.runtime.compose import build_services
 from balance_manager.settings import Settings
 from balance_manager.usecases import metrics
 from balance_manager.usecases.heartbeats import last_sweep
-from balance_manager.usecases.services import Services
 
 
 def _ago(now: datetime, then: datetime | None, *, none: str = "never") -> str:
@@ -29,7 +29,7 @@ def _ago(now: datetime, then: datetime | None, *, none: str = "never") -> str:
 
 
 async def _snapshot(settings: Settings) -> metrics.Snapshot:
-    services = Services.from_settings(settings.model_copy(update={"stripe_secret_key": None}))
+    services = build_services(settings.model_copy(update={"stripe_secret_key": None}))
     try:
         return await metrics.snapshot(services)
     finally:

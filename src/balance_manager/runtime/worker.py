@@ -85,6 +85,11 @@ class Worker:
         )
 
     @property
+    def listening(self) -> bool | None:
+        """Whether the LISTEN connection is up (None on SQLite, which has none)."""
+        return self.listener.connected if self.listener.applies else None
+
+    @property
     def wakeup(self) -> Wakeup:
         return self.svc.wakeup
 

@@ -16,7 +16,6 @@ from balance_manager.payments.gateway import StripeGateway
 from balance_manager.settings import Settings
 from balance_manager.store.db import (
     SessionFactory,
-    create_engine,
     reader,
     session_factory,
 )
@@ -27,15 +26,6 @@ from balance_manager.store.models import User, utcnow
 from balance_manager.store.sqlite_writer import SqliteWriter
 from balance_manager.store.wakeups import Wakeup
 from balance_manager.telemetry import tracing
-
-
-def rules_from_settings(settings: Settings) -> policy.RechargeRules:
-    return policy.RechargeRules(
-        fee_rule=settings.fee_rule,
-        max_consecutive_failures=settings.recharge_max_consecutive_failures,
-        backoff_seconds=settings.recharge_retry_backoff_seconds,
-        processing_timeout_seconds=settings.recharge_processing_timeout_seconds,
-    )
 
 
 class Currencies:
@@ -107,29 +97,6 @@ class Services:
         on_file = self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
         self.sqlite_writer = SqliteWriter(database) if on_file and database else None
         tracing.instrument_engine(self.engine)  # database spans, when tracing is on
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        engine: AsyncEngine | None = None,
-        gateway: StripeGateway | None = None,
-    ) -> Services:
-        db = engine or create_engine(
-            settings.database_url,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-        )
-        if gateway is None and settings.stripe_secret_key is not None:
-            gateway = StripeGateway.from_settings(settings)
-        return cls(
-            settings=settings,
-            engine=db,
-            sessions=session_factory(db),
-            gateway=gateway,
-            rules=rules_from_settings(settings),
-        )
 
     @property
     def payments_enabled(self) -> bool:

@@ -38,10 +38,7 @@ def _camel(value: Any) -> Any:
     responses={503: {"model": schemas.ReadyOut}},
 )
 async def ready(ctx: Context) -> JSONResponse:
-    worker = ctx.worker
-    listening = (
-        worker.listener.connected if worker is not None and worker.listener.applies else None
-    )
+    listening = ctx.background.listening if ctx.background is not None else None
     result = await checks.readiness(ctx.services, listening=listening)
     body = {
         "status": "ready" if result.ready else "not_ready",
