@@ -202,8 +202,13 @@ class _ApiReference:
     def _authentication(self) -> list[str]:
         out = ["## Authentication", ""]
         for name, scheme in self.security.items():
-            kind = f"`{scheme.get('scheme', scheme.get('type'))}`"
-            out.append(f"- **{name}** ({kind}): {_text(scheme.get('description', ''))}")
+            if scheme.get("type") == "http" and scheme.get("scheme") == "bearer":
+                how = "`Authorization: Bearer <credential>`"
+            elif scheme.get("type") == "apiKey":
+                how = f"`{scheme.get('name')}` ({scheme.get('in')})"
+            else:
+                how = f"`{scheme.get('type')}`"
+            out.append(f"- {how} (`{name}`): {_text(scheme.get('description', ''))}")
         if self.common_parameters:
             out += ["", "Every authenticated operation also takes:", ""]
             out += self._parameters(list(self.common_parameters.values()))
