@@ -12,7 +12,7 @@ LS_VENV ?= .venv-localstripe
 # Docker Compose v2 for tests/deploy's `docker compose config` check (see deploy-tools).
 COMPOSE := $(BIN)/docker-compose
 
-.PHONY: setup runtime localstripe deploy-tools demo test lint format bench clean
+.PHONY: setup runtime localstripe deploy-tools demo test lint format docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -64,13 +64,17 @@ test: setup localstripe deploy-tools lint
 	$(BIN)/pytest
 
 lint: setup
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/mypy
 
 format: setup
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench tools
+	$(BIN)/ruff check --fix src tests bench tools
+
+## Regenerate the generated parts of docs/ (configuration, API reference); tests/docs checks them.
+docs: setup
+	$(BIN)/python -m tools.reference_docs
 
 bench: setup
 	$(BIN)/python bench/run_all.py

@@ -49,77 +49,275 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
-    database_url: str = DEFAULT_DATABASE_URL
-    host: str = "127.0.0.1"
-    port: int = Field(default=3000, ge=1, le=65535)
-    default_currency: str = "usd"
-    default_recharge_fee_percentage: Decimal = Decimal("0.029")
-    recharge_fee_mode: FeeMode = FeeMode.PERCENTAGE
-    # Only in gross_up mode: Stripe's fixed part per charge, in the default currency's minor units.
-    recharge_fee_fixed: int = Field(default=0, ge=0)
-    # Thresholds for users created without their own, in major units of their currency.
-    default_minimum_balance: Decimal = Decimal(10)
-    default_target_balance: Decimal = Decimal(100)
-    token_signing_secret: SecretStr | None = None
-    customer_token_ttl_seconds: int = Field(default=3600, ge=MIN_TTL_SECONDS, le=MAX_TTL_SECONDS)
-    # Stripe. STRIPE_API_BASE points the SDK at the sandbox (or localstripe) instead of Stripe.
-    stripe_secret_key: SecretStr | None = None
-    stripe_publishable_key: str | None = None
-    stripe_webhook_secret: SecretStr | None = None
-    stripe_api_base: str | None = None
-    stripe_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
-    stripe_max_retries: int = Field(default=3, ge=0, le=10)
-    # Where the customer pages load Stripe.js from: Stripe's in production, the sandbox's
-    # stand-in (``{sandbox}/v3/``) offline. Its origin is the one the pages' CSP allows.
-    stripe_js_url: str = "https://js.stripe.com/v3/"
-    # Where customers reach the service (pages, portal return URLs); its origin is always an
-    # allowed portal return origin. ALLOWED_RETURN_ORIGINS adds more, comma-separated.
-    public_base_url: str = "http://127.0.0.1:3000"
-    allowed_return_origins: str = ""
-    # The recharge engine.
-    recharge_check_interval: int = Field(default=300, ge=1, le=86400)
-    recharge_max_consecutive_failures: int = Field(default=3, ge=1, le=100)
-    recharge_retry_backoff_seconds: int = Field(default=300, ge=0, le=86400)
-    recharge_processing_timeout_seconds: int = Field(default=120, ge=5, le=86400)
-    # Reconciliation with Stripe by the worker: how often (0: never) and over how much of the
-    # past (PaymentIntents, refunds and disputes created in the window).
-    reconcile_interval_seconds: int = Field(default=86400, ge=0, le=30 * 86400)
-    reconcile_window_seconds: int = Field(default=2 * 86400, ge=3600, le=90 * 86400)
-    # A recharge waiting for the customer's authentication this long is canceled at Stripe
-    # (failure_code action_expired) so the next automatic recharge may start.
-    recharge_action_expiry_seconds: int = Field(default=86400, ge=60, le=30 * 86400)
-    embedded_worker: bool = True
+    # Each setting's description is its documentation: docs/configuration.md is generated
+    # from them (`make docs`), and a test fails when the two disagree.
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        description="`postgresql://…`, `postgres://…` (as platforms give it), `sqlite:///path`, "
+        "or an SQLAlchemy async URL. `sslmode=` is translated for asyncpg.",
+    )
+    host: str = Field(
+        default="127.0.0.1", description="Where `serve` listens (`--host` overrides)."
+    )
+    port: int = Field(
+        default=3000, ge=1, le=65535, description="Where `serve` listens (`--port` overrides)."
+    )
+    default_currency: str = Field(
+        default="usd",
+        description="Currency of users created without one. Zero-decimal (JPY, KRW, …) and "
+        "three-decimal (KWD, …) currencies are supported.",
+    )
+    default_recharge_fee_percentage: Decimal = Field(
+        default=Decimal("0.029"),
+        description="Card fee the customer pays: fee = round_half_up(amount × rate); a fraction "
+        "from 0 up to (not including) 0.5.",
+    )
+    recharge_fee_mode: FeeMode = Field(
+        default=FeeMode.PERCENTAGE,
+        description="`gross_up` instead charges (amount + fixed) / (1 − rate), so the net is "
+        "exactly the amount.",
+    )
+    recharge_fee_fixed: int = Field(
+        default=0,
+        ge=0,
+        description="Fixed part for `gross_up` (Stripe's fixed part per charge), in minor units "
+        "of the default currency.",
+    )
+    default_minimum_balance: Decimal = Field(
+        default=Decimal(10),
+        description="Minimum balance of users created without their own, in major units of "
+        "their currency.",
+    )
+    default_target_balance: Decimal = Field(
+        default=Decimal(100),
+        description="Target balance of users created without their own, in major units of "
+        "their currency.",
+    )
+    token_signing_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs customer tokens; at least 32 characters. Required by `serve` and "
+        "`token`.",
+    )
+    customer_token_ttl_seconds: int = Field(
+        default=3600,
+        ge=MIN_TTL_SECONDS,
+        le=MAX_TTL_SECONDS,
+        description="Lifetime of customer tokens (60 s – 30 days).",
+    )
+    stripe_secret_key: SecretStr | None = Field(
+        default=None,
+        description="`sk_test_…`/`sk_live_…` (or a restricted `rk_…` key). Without it the "
+        "payment and recharge routes answer 503 and nothing is charged.",
+    )
+    stripe_publishable_key: str | None = Field(
+        default=None,
+        description="`pk_test_…`/`pk_live_…`, given to the customer pages (Payment Element, "
+        "3-D Secure) through `/app-config.json`.",
+    )
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="`whsec_…` of your webhook endpoint (`https://…/api/webhooks/stripe`); "
+        "without it webhooks answer 503.",
+    )
+    stripe_api_base: str | None = Field(
+        default=None,
+        description="Point the SDK elsewhere (unset: Stripe): the sandbox "
+        "(`balance-manager sandbox`, `http://127.0.0.1:12111`) or localstripe.",
+    )
+    stripe_timeout_seconds: float = Field(
+        default=20.0, gt=0, le=120, description="Timeout of one request to Stripe, in seconds."
+    )
+    stripe_max_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="Retries of one request to Stripe: network errors, 5xx and 429 are retried "
+        "with the same idempotency key.",
+    )
+    stripe_js_url: str = Field(
+        default="https://js.stripe.com/v3/",
+        description="Where the customer pages load Stripe.js from; its origin is the one the "
+        "pages' Content-Security-Policy allows. `make demo` points it at the sandbox's stand-in "
+        "(`http://127.0.0.1:12111/v3/`).",
+    )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:3000",
+        description="Where customers reach the service: the base of their dashboard links "
+        "(`dashboardUrl`), and an allowed portal `returnUrl` origin.",
+    )
+    allowed_return_origins: str = Field(
+        default="", description="More allowed portal `returnUrl` origins, comma-separated."
+    )
+    recharge_check_interval: int = Field(
+        default=300,
+        ge=1,
+        le=86400,
+        description="Seconds between sweeps (the safety net; usage triggers recharges at once).",
+    )
+    recharge_max_consecutive_failures: int = Field(
+        default=3, ge=1, le=100, description="Declines in a row before auto-recharge pauses."
+    )
+    recharge_retry_backoff_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=86400,
+        description="Backoff after a decline, doubling with each consecutive failure.",
+    )
+    recharge_processing_timeout_seconds: int = Field(
+        default=120,
+        ge=5,
+        le=86400,
+        description="A charge left `processing` this long (its worker died) is re-driven with "
+        "the same idempotency key.",
+    )
+    reconcile_interval_seconds: int = Field(
+        default=86400,
+        ge=0,
+        le=30 * 86400,
+        description="How often a worker reconciles with Stripe (the last stored run decides, so "
+        "several workers share one schedule); `0` turns it off.",
+    )
+    reconcile_window_seconds: int = Field(
+        default=2 * 86400,
+        ge=3600,
+        le=90 * 86400,
+        description="How far back each of those runs looks (PaymentIntents, refunds and "
+        "disputes created in the window).",
+    )
+    recharge_action_expiry_seconds: int = Field(
+        default=86400,
+        ge=60,
+        le=30 * 86400,
+        description="A recharge waiting this long (from when it was opened) for the customer's "
+        "3-D Secure is canceled at Stripe (`failure_code` `action_expired`), so the next "
+        "automatic recharge can start.",
+    )
+    embedded_worker: bool = Field(
+        default=True,
+        description="`serve` runs a worker in-process; set `false` when you run "
+        "`balance-manager worker` separately.",
+    )
     # Operator webhooks (the worker's dispatcher): see domain/webhooks.py for the schedule.
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
-    webhook_retry_base_seconds: float = Field(default=10.0, ge=1, le=3600)
-    webhook_retry_max_delay_seconds: float = Field(default=21600.0, ge=1, le=86400)
-    webhook_retry_period_seconds: float = Field(default=259200.0, ge=86400, le=30 * 86400)
-    webhook_disable_after_seconds: float = Field(default=86400.0, ge=3600, le=30 * 86400)
-    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
-    webhook_concurrency: int = Field(default=16, ge=1, le=256)
-    # Readiness (/health/ready): a worker is alive when it beat within this; the oldest due
-    # recharge may wait this long; the outbox's oldest undelivered event this long (0: off).
-    health_worker_stale_seconds: int = Field(default=60, ge=5, le=86400)
-    health_queue_max_age_seconds: int = Field(default=300, ge=10, le=7 * 86400)
-    health_outbox_max_age_seconds: int = Field(default=0, ge=0, le=30 * 86400)
-    # Prometheus: unset → GET /metrics on the API with an operator key; set → a plain
-    # listener of its own on this port (serve and worker alike), and no /metrics on the API.
-    metrics_port: int | None = Field(default=None, ge=1, le=65535)
-    # Peers trusted for X-Forwarded-* and X-Request-ID (uvicorn's variable and default).
-    forwarded_allow_ips: str = "127.0.0.1"
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["console", "json"] = "console"
-    max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
-    # How long `serve` waits for a request's headers (from the connection, or a kept-alive
-    # request's first byte) and then for its whole body, before answering 408 and closing.
-    request_header_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
-    request_body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    webhook_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=60,
+        description="Operator webhooks: the whole POST (connect, send, status line) must finish "
+        "within this, else the attempt failed.",
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=10.0,
+        ge=1,
+        le=3600,
+        description="After the *n*-th failed attempt the next waits base × 2^(n−1) seconds, at "
+        "most `WEBHOOK_RETRY_MAX_DELAY_SECONDS`.",
+    )
+    webhook_retry_max_delay_seconds: float = Field(
+        default=21600.0,
+        ge=1,
+        le=86400,
+        description="The longest wait between two attempts of a delivery (6 h).",
+    )
+    webhook_retry_period_seconds: float = Field(
+        default=259200.0,
+        ge=86400,
+        le=30 * 86400,
+        description="No retry is scheduled later than this after the delivery was created "
+        "(3 days; at least 1 day); then the delivery is `failed`.",
+    )
+    webhook_disable_after_seconds: float = Field(
+        default=86400.0,
+        ge=3600,
+        le=30 * 86400,
+        description="An endpoint whose every attempt has failed for this long is disabled (and "
+        "a `webhook_endpoint.disabled` event goes out).",
+    )
+    webhook_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often each worker's dispatcher looks for new events (one read, no lock).",
+    )
+    webhook_concurrency: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="Deliveries in flight per worker (at most 8 to one endpoint).",
+    )
+    health_worker_stale_seconds: int = Field(
+        default=60,
+        ge=5,
+        le=86400,
+        description="`/health/ready`: a worker is alive when it finished a pass within this.",
+    )
+    health_queue_max_age_seconds: int = Field(
+        default=300,
+        ge=10,
+        le=7 * 86400,
+        description="`/health/ready`: longest a due recharge may wait for a worker.",
+    )
+    health_outbox_max_age_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=30 * 86400,
+        description="`/health/ready`: longest an outbox event may wait for delivery; `0` turns "
+        "the check off.",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Unset: `GET /metrics` on the API, with an operator key. Set: a plain "
+        "listener of its own on this port (on `HOST`), in `serve` and in `worker`, and no "
+        "`/metrics` on the API.",
+    )
+    # uvicorn's variable and default.
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Proxies (addresses, CIDR networks, `*`) whose `X-Forwarded-For`/`-Proto` "
+        "and `X-Request-ID` are trusted.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="The lowest level logged (any case)."
+    )
+    log_format: Literal["console", "json"] = Field(
+        default="console",
+        description="`console` for people, `json` (one object a line) for log pipelines.",
+    )
+    max_request_bytes: int = Field(
+        default=2 * 1024 * 1024, ge=1024, description="Larger request bodies get a 413."
+    )
+    request_header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="`serve` answers 408 and closes a connection whose request headers are not "
+        "complete this long after it opened (or after a kept-alive request's first byte).",
+    )
+    request_body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="The same for the whole request body, counted from the end of the headers.",
+    )
     # Sized for ~32 concurrent requests per process without opening and closing overflow
     # connections under steady load (each costs a connect, and a TLS attempt).
     # An overflow connection is closed as soon as it is returned: a pool smaller than the
     # usual concurrency opened ~25 connections a second under the benchmark's load.
-    db_pool_size: int = Field(default=32, ge=1, le=200)
-    db_max_overflow: int = Field(default=8, ge=0, le=500)
+    db_pool_size: int = Field(
+        default=32,
+        ge=1,
+        le=200,
+        description="PostgreSQL connection pool, per process. Keep it at or above the concurrent "
+        "requests a process usually has: overflow connections are closed when returned, and "
+        "opening one per request is slow.",
+    )
+    db_max_overflow: int = Field(
+        default=8,
+        ge=0,
+        le=500,
+        description="Connections a process may open beyond `DB_POOL_SIZE` under a burst.",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -135,8 +135,8 @@ async def user_stats(svc: Svc, _: Operator) -> out.UserStatsOut:
 
 @router.get("/stats/payment-methods", response_model=out.PaymentMethodStatsOut)
 async def payment_method_stats(svc: Svc, _: Operator) -> out.PaymentMethodStatsOut:
-    """Users with and without a default card. (Card brands are not stored, so there is no
-    breakdown by brand.)"""
+    """Users with and without a default card. (No breakdown by brand here: the
+    ``balance_manager_default_card_brands`` metric has one.)"""
     c = await admin.user_stats(svc)
     return out.PaymentMethodStatsOut(
         users=c.total, with_card=c.with_card, without_card=c.total - c.with_card
@@ -189,7 +189,7 @@ async def recharge_report(
 ) -> StreamingResponse:
     """Recharge records opened in the period, streamed as CSV or JSON, with totals per
     currency (counts by status; charged, fees and credited over succeeded records). Money
-    is exact decimal strings in major units. Columns: see the README's "Reports"."""
+    is exact decimal strings in major units. Columns: see docs/concepts/reports.md."""
     period = parse_period(start=start, end=end, window=window, now=svc.clock())
     return _report(svc, ReportKind.RECHARGES, period, fmt)
 

@@ -1,0 +1,2 @@
+"""Development tools run from a checkout (``python -m tools.…``); not part of the installed
+service."""
