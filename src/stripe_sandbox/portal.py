@@ -8,7 +8,6 @@ default (``invoice_settings.default_payment_method``), and link back to ``return
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -17,11 +16,9 @@ from starlette.routing import Route
 
 from .resources import payment_methods, setup_intents
 from .resources._common import client_secret
+from .runtime import Runtime
 from .state import RequestContext, random_id
 from .wire import JSON, StripeError, flat_form
-
-if TYPE_CHECKING:
-    from .app import Runtime
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;color:#1a1f36}
 li{display:flex;gap:1rem;align-items:center;padding:.5rem 0;border-bottom:1px solid #e3e8ee}
