@@ -136,13 +136,14 @@ EXPAND: Spec = ListOf(STR)
 ADDRESS = Obj({k: STR for k in ("city", "country", "line1", "line2", "postal_code", "state")})
 BILLING_DETAILS = Obj({"address": ADDRESS, "email": STR, "name": STR, "phone": STR})
 CARD_DATA = Obj({"number": STR, "exp_month": INT, "exp_year": INT, "cvc": STR, "token": STR})
+ALLOW_REDISPLAY = Enum(("always", "limited", "unspecified"))
 PAYMENT_METHOD_DATA = Obj(
     {
         "type": STR,
         "card": CARD_DATA,
         "billing_details": BILLING_DETAILS,
         "metadata": META,
-        "allow_redisplay": Enum(("always", "limited", "unspecified")),
+        "allow_redisplay": ALLOW_REDISPLAY,
     }
 )
 _RANGE = Obj({"gt": INT, "gte": INT, "lt": INT, "lte": INT})
@@ -200,6 +201,7 @@ def check_limit(params: JSON) -> int:
 
 __all__ = [
     "ADDRESS",
+    "ALLOW_REDISPLAY",
     "BILLING_DETAILS",
     "BOOL",
     "CARD_DATA",
