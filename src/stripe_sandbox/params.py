@@ -146,6 +146,18 @@ PAYMENT_METHOD_DATA = Obj(
         "allow_redisplay": ALLOW_REDISPLAY,
     }
 )
+# How the customer accepted a mandate (PaymentIntents and SetupIntents take the same shape).
+MANDATE_DATA = Obj(
+    {
+        "customer_acceptance": Obj(
+            {
+                "type": STR,
+                "accepted_at": STR,
+                "online": Obj({"ip_address": STR, "user_agent": STR}),
+            }
+        )
+    }
+)
 _RANGE = Obj({"gt": INT, "gte": INT, "lt": INT, "lte": INT})
 
 
@@ -208,6 +220,7 @@ __all__ = [
     "EXPAND",
     "INT",
     "LIST_PARAMS",
+    "MANDATE_DATA",
     "META",
     "PAYMENT_METHOD_DATA",
     "STR",
@@ -220,17 +233,3 @@ __all__ = [
     "check_limit",
     "validate",
 ]
-
-
-# How the customer accepted a mandate (PaymentIntents and SetupIntents take the same shape).
-MANDATE_DATA = Obj(
-    {
-        "customer_acceptance": Obj(
-            {
-                "type": STR,
-                "accepted_at": STR,
-                "online": Obj({"ip_address": STR, "user_agent": STR}),
-            }
-        )
-    }
-)
