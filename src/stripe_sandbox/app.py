@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -16,20 +15,9 @@ from .api import ApiApp
 from .persistence import StateFile
 from .resources import all_routes
 from .routing import Router
+from .runtime import Runtime
 from .state import SandboxState
 from .webhooks import WebhookConfig, WebhookDispatcher
-
-
-@dataclass
-class Runtime:
-    """Everything one running sandbox holds, for the routes that need more than the state."""
-
-    state: SandboxState
-    api: ApiApp
-    dispatcher: WebhookDispatcher
-    secret_key: str
-    publishable_key: str
-    state_file: StateFile | None
 
 
 class SandboxApp:

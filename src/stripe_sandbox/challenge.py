@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import json
-from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -18,11 +17,9 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from .resources import payment_intents, setup_intents
+from .runtime import Runtime
 from .state import RequestContext
 from .wire import JSON, flat_form
-
-if TYPE_CHECKING:
-    from .app import Runtime
 
 CORS = {"Access-Control-Allow-Origin": "*"}
 

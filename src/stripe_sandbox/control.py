@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -34,10 +34,8 @@ from starlette.routing import Route
 from . import versions
 from .resources import disputes, refunds
 from .resources._common import require
+from .runtime import Runtime
 from .wire import JSON, StripeError, flat_form, invalid_request
-
-if TYPE_CHECKING:
-    from .app import Runtime
 
 
 async def _body(request: Request) -> dict[str, Any]:

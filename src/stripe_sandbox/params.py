@@ -136,13 +136,26 @@ EXPAND: Spec = ListOf(STR)
 ADDRESS = Obj({k: STR for k in ("city", "country", "line1", "line2", "postal_code", "state")})
 BILLING_DETAILS = Obj({"address": ADDRESS, "email": STR, "name": STR, "phone": STR})
 CARD_DATA = Obj({"number": STR, "exp_month": INT, "exp_year": INT, "cvc": STR, "token": STR})
+ALLOW_REDISPLAY = Enum(("always", "limited", "unspecified"))
 PAYMENT_METHOD_DATA = Obj(
     {
         "type": STR,
         "card": CARD_DATA,
         "billing_details": BILLING_DETAILS,
         "metadata": META,
-        "allow_redisplay": Enum(("always", "limited", "unspecified")),
+        "allow_redisplay": ALLOW_REDISPLAY,
+    }
+)
+# How the customer accepted a mandate (PaymentIntents and SetupIntents take the same shape).
+MANDATE_DATA = Obj(
+    {
+        "customer_acceptance": Obj(
+            {
+                "type": STR,
+                "accepted_at": STR,
+                "online": Obj({"ip_address": STR, "user_agent": STR}),
+            }
+        )
     }
 )
 _RANGE = Obj({"gt": INT, "gte": INT, "lt": INT, "lte": INT})
@@ -200,12 +213,14 @@ def check_limit(params: JSON) -> int:
 
 __all__ = [
     "ADDRESS",
+    "ALLOW_REDISPLAY",
     "BILLING_DETAILS",
     "BOOL",
     "CARD_DATA",
     "EXPAND",
     "INT",
     "LIST_PARAMS",
+    "MANDATE_DATA",
     "META",
     "PAYMENT_METHOD_DATA",
     "STR",
@@ -218,17 +233,3 @@ __all__ = [
     "check_limit",
     "validate",
 ]
-
-
-# How the customer accepted a mandate (PaymentIntents and SetupIntents take the same shape).
-MANDATE_DATA = Obj(
-    {
-        "customer_acceptance": Obj(
-            {
-                "type": STR,
-                "accepted_at": STR,
-                "online": Obj({"ip_address": STR, "user_agent": STR}),
-            }
-        )
-    }
-)

@@ -8,7 +8,6 @@ default (``invoice_settings.default_payment_method``), and link back to ``return
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -16,12 +15,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .resources import payment_methods, setup_intents
-from .resources._common import client_secret
-from .state import RequestContext, random_id
+from .runtime import Runtime
+from .state import RequestContext
 from .wire import JSON, StripeError, flat_form
-
-if TYPE_CHECKING:
-    from .app import Runtime
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;color:#1a1f36}
 li{display:flex;gap:1rem;align-items:center;padding:.5rem 0;border-bottom:1px solid #e3e8ee}
@@ -135,35 +131,7 @@ def routes(rt: Runtime) -> list[Route]:
                 )
             except StripeError as err:
                 return back(secret, error=err.error["message"])
-            si_id = random_id("seti")
-            si: JSON = {
-                "id": si_id,
-                "object": "setup_intent",
-                "application": None,
-                "automatic_payment_methods": None,
-                "cancellation_reason": None,
-                "client_secret": client_secret(si_id),
-                "created": state.now(),
-                "customer": customer["id"],
-                "description": None,
-                "flow_directions": None,
-                "last_setup_error": None,
-                "latest_attempt": None,
-                "livemode": False,
-                "mandate": None,
-                "metadata": {},
-                "next_action": None,
-                "on_behalf_of": None,
-                "payment_method": pm["id"],
-                "payment_method_configuration_details": None,
-                "payment_method_options": {"card": {"request_three_d_secure": "automatic"}},
-                "payment_method_types": ["card"],
-                "single_use_mandate": None,
-                "status": "requires_confirmation",
-                "usage": "off_session",
-            }
-            state.add(si)
-            state.emit("setup_intent.created", si, ctx)
+            si = setup_intents.new(state, {"customer": customer["id"]}, pm, ["card"], ctx)
             return_url = f"{ctx.base_url}/p/session/{secret}"
             try:
                 si = setup_intents.run_confirmation(state, si, pm, ctx, return_url)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .params import LIST_PARAMS, Spec, check_limit
+from .params import LIST_PARAMS, STR, Spec, check_limit
 from .state import RequestContext, SandboxState
 from .wire import JSON, invalid_request, not_found
 
@@ -74,6 +74,23 @@ class Router:
 
 def list_params(extra: dict[str, Spec] | None = None) -> dict[str, Spec]:
     return {**LIST_PARAMS, **(extra or {})}
+
+
+def where(**wanted: Any) -> Callable[[JSON], bool]:
+    """A list's filter: objects whose fields equal every value given (None: any value)."""
+    wanted = {k: v for k, v in wanted.items() if v is not None}
+    return lambda o: all(o.get(k) == v for k, v in wanted.items())
+
+
+def list_route(kind: str, url: str, filters: tuple[str, ...] = ()) -> Route:
+    """``GET url``: the objects of ``kind``, newest first, those whose fields equal the
+    ``filters`` parameters the request gives."""
+
+    def list_(call: Call) -> JSON:
+        keep = where(**{name: call.params.get(name) for name in filters})
+        return paginate(call.state, kind, url, call.params, keep)
+
+    return Route("GET", url, list_, list_params(dict.fromkeys(filters, STR)))
 
 
 def paginate(

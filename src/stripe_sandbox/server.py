@@ -71,14 +71,11 @@ class RunningSandbox:
 
     def wait_for_webhooks(self, timeout: float = 10.0) -> bool:
         """Block until no webhook delivery is in flight."""
-        loop = self._server_loop()
+        loop = self.webhooks.loop
         if loop is None:
             return True
         future = asyncio.run_coroutine_threadsafe(self.webhooks.idle(timeout), loop)
         return future.result(timeout + 1)
-
-    def _server_loop(self) -> asyncio.AbstractEventLoop | None:
-        return self.webhooks._loop
 
     def stop(self) -> None:
         self._server.should_exit = True

@@ -96,6 +96,11 @@ class WebhookDispatcher:
         self.state.listeners.append(self.on_event)
         self.state.reset_listeners.append(self.on_reset)
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the dispatcher runs on (the server's), once started."""
+        return self._loop
+
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()

@@ -97,6 +97,25 @@ async def test_pages_send_a_strict_policy_and_contain_no_inline_code(
     assert '<meta name="referrer" content="no-referrer">' in r.text
 
 
+@pytest.mark.parametrize("path", PAGE_PATHS)
+async def test_pages_arrive_whole_with_the_shared_head_and_their_own_title_and_script(
+    web_client: httpx.AsyncClient, path: str
+) -> None:
+    r = await web_client.get(path)
+    assert r.text.startswith('<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n')
+    assert "<!--#" not in r.text and "${" not in r.text  # the shared start was put in, filled
+    head, body = r.text.split("</head>\n")
+    for shared in (
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<link rel="manifest" href="manifest.webmanifest">',
+        '<link rel="stylesheet" href="assets/css/app.css">',
+    ):
+        assert head.count(shared) == 1
+    assert re.search(r'<title data-i18n="\w+\.doc_title">[^<$]+ – Balance Manager</title>', head)
+    assert len(re.findall(r'<script type="module" src="assets/js/\w+\.js"></script>', head)) == 1
+    assert body.count('<header class="topbar">') == 1 and body.count('<main id="main"') == 1
+
+
 def test_real_stripe_js_gets_stripes_documented_companion_hosts() -> None:
     policy = csp.page_policy("https://js.stripe.com")
     directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))

@@ -2,7 +2,12 @@
 
 - ``/`` (dashboard), ``/stripe-payment.html``, ``/stripe-elements-test.html``,
   ``/payment-success.html``: static HTML from ``pages/``; the customer's token travels in the URL
-  fragment (``/#token=…``), so the server never sees it in a path or query.
+  fragment (``/#token=…``), so the server never sees it in a path or query. What every page
+  has before its own content (the head, the top bar, the sign-in gate) is written once, in
+  ``pages/shared/page-start.html``; a page's first line includes it, server-side-include style,
+  and fills its ``${…}`` places: ``<!--#include file="page-start.html" title="…" i18n="…"
+  script="…" -->``. Pages are put together once, when the router is built, and stay plain
+  HTML with no inline script, as the CSP wants.
 - ``/assets/…``: CSS, ES modules, icons (``static/``); ``/assets/vendor/…``: Swagger UI and ReDoc
   as shipped by the ``fastapi-offline`` package.
 - ``/app-config.json``: the publishable key and the Stripe.js URL (the CSP forbids inline
@@ -15,11 +20,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Awaitable, Callable
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from string import Template
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -32,6 +39,8 @@ from balance_manager.web.headers import SecurityHeaders
 
 PAGES = ("index.html", "stripe-payment.html", "stripe-elements-test.html", "payment-success.html")
 _NO_CACHE = {"Cache-Control": "no-cache"}
+_INCLUDE = re.compile(r'^<!--#include file="([\w.-]+)"((?: \w+="[^"]*")*) -->\n', re.MULTILINE)
+_ATTRIBUTE = re.compile(r'(\w+)="([^"]*)"')
 
 
 def _root() -> Traversable:
@@ -41,6 +50,19 @@ def _root() -> Traversable:
 @cache
 def _page(name: str) -> bytes:
     return _root().joinpath("pages", name).read_bytes()
+
+
+@cache
+def _rendered(name: str) -> bytes:
+    """A page with each ``<!--#include file="…" name="value"… -->`` line replaced by that file
+    of ``pages/shared/``, its ``${name}`` places filled with the values as written (HTML)."""
+    shared = _root().joinpath("pages", "shared")
+
+    def include(m: re.Match[str]) -> str:
+        values = dict(_ATTRIBUTE.findall(m[2]))
+        return Template(shared.joinpath(m[1]).read_text("utf-8")).substitute(values)
+
+    return _INCLUDE.sub(include, _page(name).decode("utf-8")).encode("utf-8")
 
 
 @cache
@@ -66,7 +88,7 @@ class _Assets(StaticFiles):
 
 
 def _html(name: str) -> HTMLResponse:
-    return HTMLResponse(_page(name), headers=_NO_CACHE)
+    return HTMLResponse(_rendered(name), headers=_NO_CACHE)
 
 
 def _page_endpoint(name: str) -> Callable[[], Awaitable[HTMLResponse]]:
@@ -77,6 +99,8 @@ def _page_endpoint(name: str) -> Callable[[], Awaitable[HTMLResponse]]:
 
 
 def router(settings: Settings) -> APIRouter:
+    for name in PAGES:  # read and put together now: a missing shared file fails at start-up
+        _rendered(name)
     pages = APIRouter(include_in_schema=False)
 
     @pages.get("/")

@@ -3,8 +3,7 @@ dispute moves in the account's balance, with Stripe's fees. Integer minor units 
 
 from __future__ import annotations
 
-from ..params import STR
-from ..routing import Call, Route, list_params, paginate
+from ..routing import Call, Route, list_route
 from ..state import SandboxState, random_id
 from ..wire import JSON
 from ._common import require
@@ -67,23 +66,7 @@ def retrieve(call: Call) -> JSON:
     return require(call.state, call.id(), "balance_transaction")
 
 
-def list_(call: Call) -> JSON:
-    wanted = {k: call.params[k] for k in ("source", "type", "currency") if call.params.get(k)}
-
-    def keep(o: JSON) -> bool:
-        return all(o[k] == v for k, v in wanted.items())
-
-    return paginate(
-        call.state, "balance_transaction", "/v1/balance_transactions", call.params, keep
-    )
-
-
 ROUTES = [
-    Route(
-        "GET",
-        "/v1/balance_transactions",
-        list_,
-        list_params({"source": STR, "type": STR, "currency": STR}),
-    ),
+    list_route("balance_transaction", "/v1/balance_transactions", ("source", "type", "currency")),
     Route("GET", "/v1/balance_transactions/{id}", retrieve, {}),
 ]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import copy
 
 from ..cards import Decline
-from ..params import STR
-from ..routing import Call, Route, list_params, paginate
+from ..routing import Call, Route, list_route
 from ..state import SandboxState, random_id
 from ..wire import JSON
 from . import balance_transactions
@@ -141,19 +140,7 @@ def retrieve(call: Call) -> JSON:
     return require(call.state, call.id(), "charge")
 
 
-def list_(call: Call) -> JSON:
-    customer = call.params.get("customer")
-    pi = call.params.get("payment_intent")
-
-    def keep(o: JSON) -> bool:
-        return (customer is None or o["customer"] == customer) and (
-            pi is None or o["payment_intent"] == pi
-        )
-
-    return paginate(call.state, "charge", "/v1/charges", call.params, keep)
-
-
 ROUTES = [
-    Route("GET", "/v1/charges", list_, list_params({"customer": STR, "payment_intent": STR})),
+    list_route("charge", "/v1/charges", ("customer", "payment_intent")),
     Route("GET", "/v1/charges/{id}", retrieve, {}),
 ]

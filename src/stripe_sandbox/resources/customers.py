@@ -6,7 +6,7 @@ import copy
 import secrets
 
 from ..params import ADDRESS, INT, META, STR, ListOf, Obj, Req, Spec
-from ..routing import Call, Route, list_params, paginate
+from ..routing import Call, Route, list_params, list_route, paginate
 from ..state import SandboxState, random_id
 from ..wire import JSON, invalid_request
 from ._common import apply_metadata, check_currency, previous, require, update_fields
@@ -147,17 +147,6 @@ def delete(call: Call) -> JSON:
     return {"id": obj["id"], "object": "customer", "deleted": True}
 
 
-def list_(call: Call) -> JSON:
-    email = call.params.get("email")
-    return paginate(
-        call.state,
-        "customer",
-        "/v1/customers",
-        call.params,
-        (lambda o: o.get("email") == email) if email else None,
-    )
-
-
 # --------------------------------------------------------------------------- balance
 
 
@@ -238,7 +227,7 @@ def list_balance_txns(call: Call) -> JSON:
 
 ROUTES = [
     Route("POST", "/v1/customers", create, CREATE),
-    Route("GET", "/v1/customers", list_, list_params({"email": STR})),
+    list_route("customer", "/v1/customers", ("email",)),
     Route("GET", "/v1/customers/{id}", retrieve, {}),
     Route("POST", "/v1/customers/{id}", update, UPDATE),
     Route("DELETE", "/v1/customers/{id}", delete, {}),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 
 from ..params import BOOL, META, STR, Obj, Spec
-from ..routing import Call, Route, list_params, paginate
+from ..routing import Call, Route, list_route
 from ..state import RequestContext, SandboxState, random_id
 from ..wire import JSON, invalid_request
 from . import balance_transactions
@@ -253,19 +253,8 @@ def close(call: Call) -> JSON:
     return dispute
 
 
-def list_(call: Call) -> JSON:
-    charge, pi = call.params.get("charge"), call.params.get("payment_intent")
-
-    def keep(o: JSON) -> bool:
-        return (charge is None or o["charge"] == charge) and (
-            pi is None or o["payment_intent"] == pi
-        )
-
-    return paginate(call.state, "dispute", "/v1/disputes", call.params, keep)
-
-
 ROUTES = [
-    Route("GET", "/v1/disputes", list_, list_params({"charge": STR, "payment_intent": STR})),
+    list_route("dispute", "/v1/disputes", ("charge", "payment_intent")),
     Route("GET", "/v1/disputes/{id}", retrieve, {}),
     Route("POST", "/v1/disputes/{id}", update, UPDATE),
     Route("POST", "/v1/disputes/{id}/close", close, {}),

@@ -1,14 +1,167 @@
-"""What SetupIntents and PaymentIntents share: client secrets, 3D Secure next actions, errors."""
+"""What SetupIntents and PaymentIntents share: their common parameters and fields, retrieve,
+update, confirm (the payment method, 3-D Secure, failure), cancel, and the version rules of
+``payment_method_types``.
+
+An intent's life, the same for both kinds: created (``requires_payment_method``, or
+``requires_confirmation`` with a payment method) → confirmed with a payment method → the card
+asks for 3-D Secure (``requires_action`` with a ``next_action``), fails (back to
+``requires_payment_method`` with the last error) or succeeds; each module says what success
+means (a charge, a saved card) and what its card asks at that step.
+"""
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
+from typing import Any, NoReturn
 from urllib.parse import urlencode
 
 from .. import versions
+from ..params import BOOL, MANDATE_DATA, META, PAYMENT_METHOD_DATA, STR, Enum, ListOf, Obj, Spec
 from ..routing import Call
-from ..state import RequestContext, random_id
+from ..state import RequestContext, SandboxState, random_id
 from ..wire import JSON, StripeError, invalid_request, unknown_parameter
+from ._common import apply_metadata, client_secret, require, update_fields
+from .payment_methods import payment_method_param, resolve_payment_method
+
+
+@dataclass(frozen=True)
+class IntentKind:
+    """Where the two kinds differ in name and wording."""
+
+    object: str  # "payment_intent"
+    label: str  # "PaymentIntent", as Stripe's messages name it
+    id_prefix: str
+    last_error: str  # the field that holds the last failure
+    failed_event: str
+    # Stripe's messages
+    confirm_after_success: str
+    confirm_without_method: str
+    authentication_failure: str
+
+
+# --------------------------------------------------------------------------- parameters
+
+AUTOMATIC_PAYMENT_METHODS = Obj({"enabled": BOOL, "allow_redirects": Enum(("always", "never"))})
+
+
+def payment_method_options_param(**card: Spec) -> Obj:
+    """``payment_method_options[card][…]``: what both kinds take, and a kind's own."""
+    return Obj(
+        {
+            "card": Obj(
+                {
+                    "request_three_d_secure": Enum(("automatic", "any", "challenge")),
+                    **card,
+                    "network": STR,
+                }
+            )
+        }
+    )
+
+
+CONFIRM_PARAMS: dict[str, Spec] = {
+    "payment_method": STR,
+    "payment_method_data": PAYMENT_METHOD_DATA,
+    "return_url": STR,
+    "use_stripe_sdk": BOOL,
+    "mandate_data": MANDATE_DATA,
+    "client_secret": STR,
+    "allowed_payment_method_types": ListOf(STR),
+}
+CREATE_PARAMS: dict[str, Spec] = {
+    "customer": STR,
+    "description": STR,
+    "metadata": META,
+    "confirm": BOOL,
+    "automatic_payment_methods": AUTOMATIC_PAYMENT_METHODS,
+    # Which of the two a request may use depends on its API version: payment_method_types below.
+    "payment_method_types": ListOf(STR),
+}
+UPDATE_PARAMS: dict[str, Spec] = {
+    "customer": STR,
+    "description": STR,
+    "metadata": META,
+    "payment_method": STR,
+    "payment_method_types": ListOf(STR),
+    "allowed_payment_method_types": ListOf(STR),
+}
+
+
+def only_with_confirm(params: JSON, names: tuple[str, ...]) -> None:
+    """Parameters that mean something only to a confirmation are refused on a bare create."""
+    if params.get("confirm"):
+        return
+    for name in names:
+        if params.get(name) not in (None, False):
+            raise invalid_request(
+                f"You may only specify `{name}` when `confirm` is true.", param=name
+            )
+
+
+def check_customer(state: SandboxState, params: JSON) -> None:
+    if params.get("customer"):
+        require(state, params["customer"], "customer", param="customer")
+
+
+# --------------------------------------------------------------------------- the object
+
+
+def card_options(**own: Any) -> JSON:
+    """The intent's ``payment_method_options``: Stripe's defaults (the parameter is not kept)."""
+    card = {"mandate_options": None, "network": None, "request_three_d_secure": "automatic", **own}
+    return {"card": dict(sorted(card.items()))}
+
+
+def new_intent(
+    state: SandboxState,
+    kind: IntentKind,
+    params: JSON,
+    *,
+    payment_method: JSON | None,
+    payment_method_types: list[str],
+    ctx: RequestContext,
+    **own: Any,
+) -> JSON:
+    """Create an intent from create's ``params`` with the fields both kinds have and the kind's
+    ``own``, store it and emit ``….created``."""
+    intent_id = random_id(kind.id_prefix)
+    auto = params.get("automatic_payment_methods")
+    fields: JSON = {
+        "allowed_payment_method_types": params.get("allowed_payment_method_types"),
+        "application": None,
+        "automatic_payment_methods": (
+            {
+                "allow_redirects": auto.get("allow_redirects") or "always",
+                "enabled": bool(auto.get("enabled")),
+            }
+            if auto
+            else None
+        ),
+        "cancellation_reason": None,
+        "client_secret": client_secret(intent_id),
+        "created": state.now(),
+        "customer": params.get("customer"),
+        "description": params.get("description"),
+        kind.last_error: None,
+        "livemode": False,
+        "metadata": {},
+        "next_action": None,
+        "on_behalf_of": None,
+        "payment_method": payment_method["id"] if payment_method else None,
+        "payment_method_configuration_details": None,
+        "payment_method_types": payment_method_types,
+        "status": "requires_confirmation" if payment_method else "requires_payment_method",
+        **own,
+    }
+    intent: JSON = {"id": intent_id, "object": kind.object, **dict(sorted(fields.items()))}
+    apply_metadata(intent, params)
+    state.add(intent)
+    state.emit(f"{kind.object}.created", intent, ctx)
+    return intent
+
+
+# --------------------------------------------------------------------------- retrieve, update
 
 
 def check_client_secret(call: Call, intent: JSON) -> None:
@@ -24,10 +177,77 @@ def check_client_secret(call: Call, intent: JSON) -> None:
         )
 
 
+def retrieve(call: Call, kind: IntentKind) -> JSON:
+    intent = require(call.state, call.id(), kind.object)
+    check_client_secret(call, intent)
+    return intent
+
+
+def update(call: Call, intent: JSON, fields: tuple[str, ...]) -> JSON:
+    """An update the intent's state allows: customer, types, ``fields``, a new payment method
+    (which makes it ``requires_confirmation``), metadata."""
+    state, p = call.state, call.params
+    check_customer(state, p)
+    apply_payment_method_types(call, intent)
+    update_fields(intent, p, fields)
+    if p.get("payment_method"):
+        pm = resolve_payment_method(state, p["payment_method"], call.ctx)
+        intent["payment_method"] = pm["id"]
+        intent["status"] = "requires_confirmation"
+    apply_metadata(intent, p)
+    state.touch()
+    return intent
+
+
+# --------------------------------------------------------------------------- confirm
+
+CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
+
+
 def error_for_intent(err: StripeError, intent: JSON) -> StripeError:
     """Stripe puts the intent, as it now is, into the error body."""
     err.error[intent["object"]] = copy.deepcopy(intent)
     return err
+
+
+def unexpected_state(kind: IntentKind, intent: JSON, action: str, more: str = "") -> StripeError:
+    """Stripe's refusal to ``action`` the intent in the status it has."""
+    return invalid_request(
+        f"You cannot {action} this {kind.label} because it has a status of "
+        f"{intent['status']}.{more}",
+        code=f"{kind.object}_unexpected_state",
+    )
+
+
+def confirmable(call: Call, kind: IntentKind) -> tuple[JSON, JSON]:
+    """The intent a confirm call names and the payment method to confirm it with (the call's,
+    else the one already on the intent), or Stripe's refusal."""
+    state = call.state
+    intent = require(state, call.id(), kind.object)
+    check_client_secret(call, intent)
+    if intent["status"] not in CONFIRMABLE:
+        refusal = (
+            invalid_request(kind.confirm_after_success, code=f"{kind.object}_unexpected_state")
+            if intent["status"] == "succeeded"
+            else unexpected_state(kind, intent, "confirm")
+        )
+        raise error_for_intent(refusal, intent)
+    apply_payment_method_types(call, intent)
+    pm = payment_method_param(call)
+    if pm is None and intent["payment_method"]:
+        pm = require(state, intent["payment_method"], "payment_method")
+    if pm is None:
+        raise error_for_intent(
+            invalid_request(kind.confirm_without_method, code=f"{kind.object}_unexpected_state"),
+            intent,
+        )
+    return intent, pm
+
+
+def start_attempt(kind: IntentKind, intent: JSON, pm: JSON) -> None:
+    """A confirmation with ``pm`` begins: the previous attempt's error is forgotten."""
+    intent["payment_method"] = pm["id"]
+    intent[kind.last_error] = None
 
 
 def authentication_url(ctx: RequestContext, intent: JSON, return_url: str | None) -> str:
@@ -54,6 +274,82 @@ def authentication_action(ctx: RequestContext, intent: JSON, return_url: str | N
             "source": random_id("src"),
         },
     }
+
+
+def require_action(
+    state: SandboxState, intent: JSON, ctx: RequestContext, return_url: str | None
+) -> JSON:
+    """The card asks for 3-D Secure: ``requires_action`` until the challenge page answers."""
+    intent["status"] = "requires_action"
+    intent["next_action"] = authentication_action(ctx, intent, return_url)
+    state.touch()
+    state.emit(f"{intent['object']}.requires_action", intent, ctx)
+    return intent
+
+
+def _back_to_requires_payment_method(
+    state: SandboxState,
+    kind: IntentKind,
+    intent: JSON,
+    ctx: RequestContext,
+    error: JSON,
+    **fields: Any,
+) -> None:
+    intent[kind.last_error] = error
+    intent.update(status="requires_payment_method", payment_method=None, next_action=None, **fields)
+    state.touch()
+    state.emit(kind.failed_event, intent, ctx)
+
+
+def decline(
+    state: SandboxState,
+    kind: IntentKind,
+    intent: JSON,
+    ctx: RequestContext,
+    err: StripeError,
+    **fields: Any,
+) -> NoReturn:
+    """The attempt failed with ``err``: the intent waits for another payment method, the account
+    is told, and the caller gets ``err`` with the intent in it."""
+    _back_to_requires_payment_method(state, kind, intent, ctx, copy.deepcopy(err.error), **fields)
+    raise error_for_intent(err, intent)
+
+
+def authentication_failed(
+    state: SandboxState, kind: IntentKind, intent: JSON, pm: JSON, ctx: RequestContext
+) -> JSON:
+    """The customer failed (or refused) the 3-D Secure challenge."""
+    slug = kind.object.replace("_", "-")
+    _back_to_requires_payment_method(
+        state,
+        kind,
+        intent,
+        ctx,
+        {
+            "code": f"{kind.object}_authentication_failure",
+            "doc_url": f"https://docs.stripe.com/error-codes/{slug}-authentication-failure",
+            "message": kind.authentication_failure,
+            "payment_method": copy.deepcopy(pm),
+            "type": "invalid_request_error",
+        },
+    )
+    return intent
+
+
+# --------------------------------------------------------------------------- cancel
+
+
+def cancel(call: Call, intent: JSON, **fields: Any) -> JSON:
+    """Cancel an intent whose state allows it (the caller checked)."""
+    intent.update(
+        status="canceled",
+        **fields,
+        next_action=None,
+        cancellation_reason=call.params.get("cancellation_reason"),
+    )
+    call.state.touch()
+    call.state.emit(f"{intent['object']}.canceled", intent, call.ctx)
+    return intent
 
 
 # --------------------------------------------------------------------------- payment method types

@@ -12,18 +12,23 @@ from datetime import UTC, datetime
 
 from .. import cards
 from ..cards import TestCard
-from ..params import BILLING_DETAILS, CARD_DATA, META, STR, Enum, Obj, Req, Spec
-from ..routing import Call, Route, list_params, paginate
+from ..params import (
+    ALLOW_REDISPLAY,
+    BILLING_DETAILS,
+    META,
+    PAYMENT_METHOD_DATA,
+    STR,
+    Obj,
+    Req,
+    Spec,
+)
+from ..routing import Call, Route, list_params, paginate, where
 from ..state import RequestContext, SandboxState, random_id
 from ..wire import JSON, StripeError, card_error, invalid_request, missing_parameter, not_found
 from ._common import apply_metadata, billing_details, previous, require
 
 CREATE: dict[str, Spec] = {
-    "type": STR,
-    "card": CARD_DATA,
-    "billing_details": BILLING_DETAILS,
-    "metadata": META,
-    "allow_redisplay": Enum(("always", "limited", "unspecified")),
+    **PAYMENT_METHOD_DATA.fields,  # type, card, billing_details, metadata, allow_redisplay
     "customer": STR,
     "payment_method": STR,
     "client_secret": STR,  # ignored; Stripe.js may send it
@@ -32,7 +37,7 @@ UPDATE: dict[str, Spec] = {
     "billing_details": BILLING_DETAILS,
     "metadata": META,
     "card": Obj({"exp_month": STR, "exp_year": STR}),
-    "allow_redisplay": Enum(("always", "limited", "unspecified")),
+    "allow_redisplay": ALLOW_REDISPLAY,
 }
 
 
@@ -188,8 +193,11 @@ def payment_method_from_data(state: SandboxState, data: JSON, param: str) -> JSO
     return pm
 
 
-def decline_payload(decline: cards.Decline, pm: JSON) -> StripeError:
+def decline_payload(decline: cards.Decline, pm: JSON, *, charge: str | None = None) -> StripeError:
+    """Stripe's card error for ``decline`` of ``pm`` (and the failed ``charge``, if any)."""
     err = card_error(decline.message, code=decline.code, decline_code=decline.decline_code)
+    if charge is not None:
+        err.error["charge"] = charge
     err.error["payment_method"] = copy.deepcopy(pm)
     return err
 
@@ -213,6 +221,14 @@ def attach_to(state: SandboxState, pm: JSON, customer: JSON, ctx: RequestContext
     state.touch()
     state.emit("payment_method.attached", pm, ctx)
     return pm
+
+
+def save_card(state: SandboxState, pm: JSON, customer_id: str | None, ctx: RequestContext) -> None:
+    """A succeeded setup, or a payment with ``setup_future_usage``: the card is attached to the
+    customer (if any) and *set up*, so that later off-session charges need no 3-D Secure."""
+    if customer_id:
+        attach_to(state, pm, require(state, customer_id, "customer", param="customer"), ctx)
+    mark_set_up(state, pm["id"])
 
 
 def detach(state: SandboxState, pm: JSON, ctx: RequestContext) -> JSON:
@@ -323,13 +339,7 @@ def list_for_customer(call: Call) -> JSON:
 
 
 def _list(call: Call, customer: str | None, url: str) -> JSON:
-    type_ = call.params.get("type")
-
-    def keep(o: JSON) -> bool:
-        if customer is not None and o.get("customer") != customer:
-            return False
-        return type_ is None or o["type"] == type_
-
+    keep = where(customer=customer, type=call.params.get("type"))
     return paginate(call.state, "payment_method", url, call.params, keep)
 
 
@@ -341,9 +351,7 @@ def retrieve_for_customer(call: Call) -> JSON:
     return pm
 
 
-_LIST = list_params(
-    {"customer": STR, "type": STR, "allow_redisplay": Enum(("always", "limited", "unspecified"))}
-)
+_LIST = list_params({"customer": STR, "type": STR, "allow_redisplay": ALLOW_REDISPLAY})
 
 ROUTES = [
     Route("POST", "/v1/payment_methods", create, CREATE, publishable=True),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 
 from ..params import INT, META, STR, Enum, Spec
-from ..routing import Call, Route, list_params, paginate
+from ..routing import Call, Route, list_params, paginate, where
 from ..state import RequestContext, SandboxState, random_id
 from ..wire import JSON, invalid_request
 from . import balance_transactions
@@ -207,13 +207,7 @@ def update(call: Call) -> JSON:
 
 
 def _list(call: Call, charge: str | None, url: str) -> JSON:
-    pi = call.params.get("payment_intent")
-
-    def keep(o: JSON) -> bool:
-        return (charge is None or o["charge"] == charge) and (
-            pi is None or o["payment_intent"] == pi
-        )
-
+    keep = where(charge=charge, payment_intent=call.params.get("payment_intent"))
     return paginate(call.state, "refund", url, call.params, keep)
 
 

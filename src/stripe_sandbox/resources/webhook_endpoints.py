@@ -6,7 +6,7 @@ import secrets
 
 from .. import versions
 from ..params import BOOL, META, STR, ListOf, Req, Spec
-from ..routing import Call, Route, list_params, paginate
+from ..routing import Call, Route, list_route
 from ..state import random_id
 from ..wire import JSON, invalid_request
 from ._common import apply_metadata, require, update_fields
@@ -96,13 +96,9 @@ def delete(call: Call) -> JSON:
     return {"id": endpoint["id"], "object": "webhook_endpoint", "deleted": True}
 
 
-def list_(call: Call) -> JSON:
-    return paginate(call.state, "webhook_endpoint", "/v1/webhook_endpoints", call.params)
-
-
 ROUTES = [
     Route("POST", "/v1/webhook_endpoints", create, CREATE),
-    Route("GET", "/v1/webhook_endpoints", list_, list_params()),
+    list_route("webhook_endpoint", "/v1/webhook_endpoints"),
     Route("GET", "/v1/webhook_endpoints/{id}", retrieve, {}),
     Route("POST", "/v1/webhook_endpoints/{id}", update, UPDATE),
     Route("DELETE", "/v1/webhook_endpoints/{id}", delete, {}),
