@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from balance_manager import __version__
 from balance_manager.runtime.dispatcher import Dispatcher
 from balance_manager.usecases.webhooks import backlog, delivery_rules
 from tests.conftest import UserMaker, free_port
@@ -45,6 +46,7 @@ async def test_an_event_goes_signed_to_each_endpoint_that_wants_it(
         assert payload["data"]["thresholdMinor"] == 15000
         assert payload["data"]["currency"] == "usd"
         assert request.headers["content-type"] == "application/json"
+        assert request.headers["user-agent"] == f"stripe-balance-manager/{__version__}"
 
         (delivery,) = await hooks.deliveries(everything)
         assert (delivery.status, delivery.attempts, delivery.last_status_code) == (

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import jwt
-
-from balance_manager.store.models import utcnow
 
 _ISSUER = "balance-manager"
 _AUDIENCE = "customer"
@@ -45,7 +43,7 @@ class TokenSigner:
         self._ttl = ttl
 
     def mint(self, user_id: str, *, ttl: timedelta | None = None) -> CustomerToken:
-        issued = utcnow().replace(microsecond=0)
+        issued = datetime.now(UTC).replace(microsecond=0)
         expires = issued + (ttl or self._ttl)
         claims = {"iss": _ISSUER, "aud": _AUDIENCE, "sub": user_id, "iat": issued, "exp": expires}
         return CustomerToken(

@@ -1,6 +1,9 @@
 """``balance-manager demo``: the whole product offline — a fresh SQLite database, the built-in
 Stripe sandbox, the service with its embedded worker, and the original's test user with a
-saved test card, so the original's example recharge happens within seconds. No keys needed."""
+saved test card, so the original's example recharge happens within seconds. No keys needed.
+
+With ``balance-manager sandbox``, the only place the product imports ``stripe_sandbox``; it and
+the SDK are imported when the demo runs, so that ``--help`` stays fast."""
 
 from __future__ import annotations
 
@@ -9,12 +12,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
-import stripe
 import typer
 
 from balance_manager.settings import Settings, load_settings
 from balance_manager.web.links import dashboard_url
+
+if TYPE_CHECKING:
+    import stripe
 
 DEMO_USER_ID = "cmd19la3k0000d3bvxl8nch31"  # the original README's test user
 # Extra users whose cards show the unhappy paths: (id, email, Stripe test card).
@@ -126,7 +132,20 @@ Press Ctrl+C to stop.
 """
 
 
+def demo(
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port for the service.")] = 3000,
+    data_dir: Annotated[
+        Path, typer.Option(metavar="DIR", help="Where the demo's SQLite file lives.")
+    ] = Path(".demo"),
+) -> None:
+    """Run the offline demo.
+
+    The service on a fresh SQLite file, the Stripe sandbox, and the original's test user."""
+    run_demo(port=port, data_dir=data_dir)
+
+
 def run_demo(*, port: int, data_dir: Path) -> None:
+    import stripe
     import uvicorn
 
     from balance_manager.runtime.compose import create_app

@@ -26,7 +26,6 @@ from urllib.parse import urlsplit
 
 from standardwebhooks import Webhook
 
-from balance_manager import __version__
 from balance_manager.domain.states import EventType
 
 SECRET_PREFIX = "whsec_"  # noqa: S105  (the prefix the specification gives secrets)
@@ -197,7 +196,6 @@ def headers(*, secret: str, event_id: str, payload: bytes, signed_at: datetime) 
     signed_at = signed_at.astimezone(UTC)
     return {
         "content-type": "application/json",
-        "user-agent": f"stripe-balance-manager/{__version__}",
         "webhook-id": event_id,
         "webhook-timestamp": str(int(signed_at.timestamp())),
         "webhook-signature": Webhook(secret).sign(event_id, signed_at, payload.decode()),

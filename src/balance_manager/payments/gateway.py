@@ -11,8 +11,10 @@ Exception tree (callers catch ``GatewayError``)::
 A declined or authentication-needing charge is *not* an exception: it is a ``ChargeResult``
 value with ``outcome`` DECLINED or REQUIRES_ACTION.
 
-Refunds and disputes are read as ``RefundInfo`` / ``DisputeInfo`` values; reconciliation
-lists PaymentIntents, refunds and disputes created since a time (``list_*``).
+Every answer is returned as one of our values, read by ``stripe_objects`` (``ChargeResult``
+for a PaymentIntent, ``RefundInfo`` / ``DisputeInfo``, ``CardSummary``, …); ``ChargeOutcome``
+and ``ChargeResult`` are importable from here too. Reconciliation lists PaymentIntents,
+refunds and disputes created since a time (``list_*``).
 Webhooks raise their own two (the request, not Stripe, is at fault): ``WebhookSignatureError``
 (not signed with our secret: refuse) and ``MalformedEvent`` (signed, but not an event the
 handlers can rely on: record it and answer 200, see ``webhook_payload``).
@@ -28,16 +30,23 @@ import json
 import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, TypeVar
 
 import stripe
 import structlog
 
-from balance_manager.payments import webhook_payload
+from balance_manager.payments import stripe_objects, webhook_payload
 from balance_manager.payments.instruments import stripe_request
+from balance_manager.payments.stripe_objects import (
+    CardSummary,
+    DisputeInfo,
+    PaymentReversals,
+    RefundInfo,
+    SetupIntentInfo,
+)
+from balance_manager.payments.stripe_objects import ChargeOutcome as ChargeOutcome  # re-export
+from balance_manager.payments.stripe_objects import ChargeResult as ChargeResult  # re-export
 from balance_manager.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -62,80 +71,6 @@ class StripeNotFound(GatewayError):
     pass
 
 
-class ChargeOutcome(StrEnum):
-    SUCCEEDED = "succeeded"
-    PROCESSING = "processing"  # wait for the webhook
-    REQUIRES_ACTION = "requires_action"  # the customer must authenticate on-session
-    DECLINED = "declined"
-    CANCELED = "canceled"
-
-
-@dataclass(frozen=True, slots=True)
-class ChargeResult:
-    outcome: ChargeOutcome
-    payment_intent_id: str | None
-    amount: int | None = None  # minor units, as Stripe reports them
-    currency: str | None = None
-    payment_method_id: str | None = None
-    client_secret: str | None = None  # for the on-session authentication flow
-    failure_code: str | None = None  # Stripe's decline_code or code
-    failure_message: str | None = None
-    metadata: dict[str, str] | None = None
-    customer_id: str | None = None  # whom Stripe charged (settlement checks it is ours)
-    created: int | None = None  # Unix seconds
-
-    @property
-    def recharge_id(self) -> str | None:
-        """The record this PaymentIntent claims to be for (a claim, not a proof)."""
-        return (self.metadata or {}).get("recharge_id")
-
-
-@dataclass(frozen=True, slots=True)
-class RefundInfo:
-    id: str
-    payment_intent_id: str | None
-    charge_id: str | None
-    amount: int
-    currency: str
-    status: str
-    reason: str | None
-    created: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class DisputeInfo:
-    id: str
-    payment_intent_id: str | None
-    charge_id: str | None
-    amount: int
-    currency: str
-    status: str
-    reason: str | None
-    created: int | None
-    # From its balance transactions (None: Stripe gave none): the disputed funds were
-    # taken from the account, and given back (won).
-    withdrawn: bool | None = None
-    reinstated: bool | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentReversals:
-    """A PaymentIntent as it is now, with its refunds and disputes."""
-
-    intent: ChargeResult
-    refunds: list[RefundInfo] = field(default_factory=list)
-    disputes: list[DisputeInfo] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class CardSummary:
-    id: str
-    brand: str | None
-    last4: str | None
-    exp_month: int | None
-    exp_year: int | None
-
-
 class WebhookSignatureError(Exception):
     """A webhook payload whose ``Stripe-Signature`` does not verify (or is missing/garbled).
 
@@ -155,14 +90,6 @@ class MalformedEvent(Exception):
         self.key = key
         self.claimed_id = claimed_id
         self.event_type = event_type
-
-
-@dataclass(frozen=True, slots=True)
-class SetupIntentInfo:
-    id: str
-    status: str
-    customer_id: str | None
-    payment_method_id: str | None
 
 
 _T = TypeVar("_T")
@@ -349,15 +276,15 @@ class StripeGateway:
                 ),
             )
         except stripe.CardError as exc:
-            return _card_error_result(exc, payment_method_id, metadata)
-        return intent_result(intent)
+            return stripe_objects.card_error_result(exc, payment_method_id, metadata)
+        return stripe_objects.intent_result(intent)
 
     async def retrieve_payment_intent(self, payment_intent_id: str) -> ChargeResult:
         intent = await self._call(
             "payment_intents.retrieve",
             lambda: self._client.v1.payment_intents.retrieve_async(payment_intent_id),
         )
-        return intent_result(intent)
+        return stripe_objects.intent_result(intent)
 
     async def cancel_payment_intent(self, payment_intent_id: str) -> ChargeResult:
         """Give up on a PaymentIntent that waits for the customer (``requires_action`` /
@@ -372,7 +299,7 @@ class StripeGateway:
         except StripeRejected:
             # Already succeeded or canceled: report what it is now.
             return await self.retrieve_payment_intent(payment_intent_id)
-        return intent_result(intent)
+        return stripe_objects.intent_result(intent)
 
     async def find_payment_intent(
         self, *, customer_id: str, metadata_key: str, metadata_value: str, max_pages: int = 10
@@ -385,8 +312,8 @@ class StripeGateway:
             self._client.v1.payment_intents.list_async,
             {"customer": customer_id, "limit": 100},
         ):
-            if _metadata(intent).get(metadata_key) == metadata_value:
-                return intent_result(intent)
+            if stripe_objects.metadata(intent).get(metadata_key) == metadata_value:
+                return stripe_objects.intent_result(intent)
             seen += 1
             if seen >= max_pages * 100:
                 break
@@ -420,7 +347,7 @@ class StripeGateway:
                 params=params, options={"idempotency_key": idempotency_key}
             ),
         )
-        return refund_info(refund)
+        return stripe_objects.refund_info(refund)
 
     async def retrieve_reversals(self, payment_intent_id: str) -> PaymentReversals:
         """The PaymentIntent with all its refunds and disputes (what a refund or dispute
@@ -428,11 +355,11 @@ class StripeGateway:
         intent = await self.retrieve_payment_intent(payment_intent_id)
         query = {"payment_intent": payment_intent_id, "limit": 100}
         refunds = [
-            refund_info(r)
+            stripe_objects.refund_info(r)
             async for r in self._each("refunds.list", self._client.v1.refunds.list_async, query)
         ]
         disputes = [
-            dispute_info(d)
+            stripe_objects.dispute_info(d)
             async for d in self._each("disputes.list", self._client.v1.disputes.list_async, query)
         ]
         return PaymentReversals(intent, refunds, disputes)
@@ -444,19 +371,19 @@ class StripeGateway:
             self._client.v1.payment_intents.list_async,
             _created_since(since),
         ):
-            yield intent_result(intent)
+            yield stripe_objects.intent_result(intent)
 
     async def list_refunds(self, *, since: datetime) -> AsyncIterator[RefundInfo]:
         async for refund in self._each(
             "refunds.list", self._client.v1.refunds.list_async, _created_since(since)
         ):
-            yield refund_info(refund)
+            yield stripe_objects.refund_info(refund)
 
     async def list_disputes(self, *, since: datetime) -> AsyncIterator[DisputeInfo]:
         async for dispute in self._each(
             "disputes.list", self._client.v1.disputes.list_async, _created_since(since)
         ):
-            yield dispute_info(dispute)
+            yield stripe_objects.dispute_info(dispute)
 
     async def _each(
         self, what: str, fetch: Callable[..., Awaitable[Any]], params: dict[str, Any]
@@ -482,15 +409,17 @@ class StripeGateway:
         if getattr(customer, "deleted", False):
             raise StripeNotFound(f"customer {customer_id} was deleted", stripe_code="deleted")
         cards = [
-            _card(pm)
+            stripe_objects.card_summary(pm)
             async for pm in self._each(
                 "payment_methods.list",
                 self._client.v1.payment_methods.list_async,
                 {"customer": customer_id, "type": "card", "limit": 100},
             )
         ]
-        invoice_settings = stripe_field(customer, "invoice_settings")
-        return cards, stripe_id(stripe_field(invoice_settings, "default_payment_method"))
+        invoice_settings = stripe_objects.stripe_field(customer, "invoice_settings")
+        return cards, stripe_objects.stripe_id(
+            stripe_objects.stripe_field(invoice_settings, "default_payment_method")
+        )
 
     async def create_setup_intent(self, *, customer_id: str) -> tuple[str, str]:
         """A SetupIntent saving a card for off-session use → (id, client_secret)."""
@@ -515,12 +444,7 @@ class StripeGateway:
             "setup_intents.retrieve",
             lambda: self._client.v1.setup_intents.retrieve_async(setup_intent_id),
         )
-        return SetupIntentInfo(
-            id=intent.id,
-            status=intent.status,
-            customer_id=stripe_id(intent.customer),
-            payment_method_id=stripe_id(intent.payment_method),
-        )
+        return stripe_objects.setup_intent_info(intent)
 
     async def retrieve_card(self, payment_method_id: str) -> tuple[CardSummary, str | None]:
         """The card and the id of the customer it is attached to (None: attached to none)."""
@@ -528,7 +452,7 @@ class StripeGateway:
             "payment_methods.retrieve",
             lambda: self._client.v1.payment_methods.retrieve_async(payment_method_id),
         )
-        return _card(pm), stripe_id(pm.customer)
+        return stripe_objects.card_summary(pm), stripe_objects.stripe_id(pm.customer)
 
     async def detach_card(self, payment_method_id: str) -> None:
         key = _fresh_key("detach")
@@ -637,156 +561,3 @@ def _replayed(obj: stripe.StripeObject) -> bool:
     if response is None:
         return False
     return str(response.headers.get("idempotent-replayed", "")).lower() == "true"
-
-
-def stripe_field(obj: object, name: str) -> Any:
-    """A field of a Stripe object or dict, None when absent (localstripe omits many)."""
-    if obj is None:
-        return None
-    if isinstance(obj, dict):
-        return obj.get(name)
-    try:
-        return getattr(obj, name, None)
-    except (AttributeError, KeyError):
-        return None
-
-
-def stripe_id(value: object) -> str | None:
-    """Stripe fields that hold an id or, when expanded, the object."""
-    if value is None or isinstance(value, str):
-        return value or None
-    found = stripe_field(value, "id")
-    return found if isinstance(found, str) else None
-
-
-def _card(pm: stripe.PaymentMethod) -> CardSummary:
-    card = stripe_field(pm, "card")
-    return CardSummary(
-        id=pm.id,
-        brand=stripe_field(card, "brand"),
-        last4=stripe_field(card, "last4"),
-        exp_month=stripe_field(card, "exp_month"),
-        exp_year=stripe_field(card, "exp_year"),
-    )
-
-
-_STATUS_OUTCOME = {
-    "succeeded": ChargeOutcome.SUCCEEDED,
-    "processing": ChargeOutcome.PROCESSING,
-    "requires_action": ChargeOutcome.REQUIRES_ACTION,
-    "canceled": ChargeOutcome.CANCELED,
-    # Not final and not expected after confirm=true: treat as "wait and look again".
-    "requires_confirmation": ChargeOutcome.PROCESSING,
-    "requires_capture": ChargeOutcome.PROCESSING,
-}
-
-
-def _metadata(obj: object) -> dict[str, str]:
-    meta = stripe_field(obj, "metadata")
-    if meta is None:
-        return {}
-    items = meta.items() if isinstance(meta, dict) else meta.to_dict().items()
-    return {str(k): str(v) for k, v in items}
-
-
-def intent_result(intent: object) -> ChargeResult:
-    """A PaymentIntent as it is now. ``requires_payment_method`` means the last attempt
-    failed: REQUIRES_ACTION when it failed for want of authentication (the customer can still
-    complete it on-session), else DECLINED with the error's codes."""
-    error = stripe_field(intent, "last_payment_error")
-    outcome = _STATUS_OUTCOME.get(stripe_field(intent, "status"))
-    failure_code = failure_message = None
-    if outcome is None:  # requires_payment_method
-        code = stripe_field(error, "code")
-        outcome = (
-            ChargeOutcome.REQUIRES_ACTION
-            if code == "authentication_required"
-            else ChargeOutcome.DECLINED
-        )
-    if error is not None and outcome is not ChargeOutcome.SUCCEEDED:
-        failure_code = stripe_field(error, "decline_code") or stripe_field(error, "code")
-        failure_message = stripe_field(error, "message")
-    if outcome is ChargeOutcome.REQUIRES_ACTION and failure_code is None:
-        failure_code = "authentication_required"
-    payment_method = stripe_id(stripe_field(intent, "payment_method")) or stripe_id(
-        stripe_field(error, "payment_method")
-    )
-    return ChargeResult(
-        outcome=outcome,
-        payment_intent_id=stripe_id(intent),
-        amount=stripe_field(intent, "amount"),
-        currency=stripe_field(intent, "currency"),
-        payment_method_id=payment_method,
-        client_secret=stripe_field(intent, "client_secret"),
-        failure_code=failure_code,
-        failure_message=failure_message,
-        metadata=_metadata(intent),
-        customer_id=stripe_id(stripe_field(intent, "customer")),
-        created=stripe_field(intent, "created"),
-    )
-
-
-def refund_info(refund: object) -> RefundInfo:
-    """A Stripe Refund (object or event payload) as a value."""
-    return RefundInfo(
-        id=str(stripe_id(refund)),
-        payment_intent_id=stripe_id(stripe_field(refund, "payment_intent")),
-        charge_id=stripe_id(stripe_field(refund, "charge")),
-        amount=int(stripe_field(refund, "amount") or 0),
-        currency=str(stripe_field(refund, "currency") or ""),
-        status=str(stripe_field(refund, "status") or ""),
-        reason=stripe_field(refund, "reason"),
-        created=stripe_field(refund, "created"),
-    )
-
-
-def dispute_info(dispute: object) -> DisputeInfo:
-    """A Stripe Dispute as a value; ``withdrawn`` / ``reinstated`` read from the signs of
-    its balance transactions (their amounts may be in another currency, the signs not)."""
-    transactions = stripe_field(dispute, "balance_transactions")
-    withdrawn = reinstated = None
-    if transactions is not None:
-        amounts = [int(stripe_field(t, "amount") or 0) for t in transactions]
-        withdrawn = any(a < 0 for a in amounts)
-        reinstated = any(a > 0 for a in amounts)
-    return DisputeInfo(
-        id=str(stripe_id(dispute)),
-        payment_intent_id=stripe_id(stripe_field(dispute, "payment_intent")),
-        charge_id=stripe_id(stripe_field(dispute, "charge")),
-        amount=int(stripe_field(dispute, "amount") or 0),
-        currency=str(stripe_field(dispute, "currency") or ""),
-        status=str(stripe_field(dispute, "status") or ""),
-        reason=stripe_field(dispute, "reason"),
-        created=stripe_field(dispute, "created"),
-        withdrawn=withdrawn,
-        reinstated=reinstated,
-    )
-
-
-def _card_error_result(
-    exc: stripe.CardError, payment_method_id: str, metadata: dict[str, str]
-) -> ChargeResult:
-    """A 402 from a charge: declined, or the issuer wants the customer to authenticate.
-
-    Stripe puts the PaymentIntent, as it now is, into the error (localstripe does not)."""
-    error = exc.error
-    intent = stripe_field(error, "payment_intent")
-    code = stripe_field(error, "code") or exc.code
-    decline_code = stripe_field(error, "decline_code")
-    message = stripe_field(error, "message") or exc.user_message
-    needs_auth = "authentication_required" in (code, decline_code)
-    return ChargeResult(
-        outcome=ChargeOutcome.REQUIRES_ACTION if needs_auth else ChargeOutcome.DECLINED,
-        payment_intent_id=stripe_id(intent),
-        amount=stripe_field(intent, "amount"),
-        currency=stripe_field(intent, "currency"),
-        payment_method_id=payment_method_id,
-        client_secret=stripe_field(intent, "client_secret") if needs_auth else None,
-        failure_code="authentication_required"
-        if needs_auth
-        else (decline_code or code or "card_declined"),
-        failure_message=message,
-        metadata=_metadata(intent) if intent is not None else dict(metadata),
-        customer_id=stripe_id(stripe_field(intent, "customer")),
-        created=stripe_field(intent, "created"),
-    )

@@ -1,4 +1,5 @@
-"""The one module that POSTs operator webhooks (httpx). Imports nothing above it.
+"""The one module that POSTs operator webhooks (httpx), as ``stripe-balance-manager/<version>``.
+Imports nothing above it.
 
 Every outcome is a value (:class:`Sent`), never an exception: a refused connection, a timeout
 and a 500 are all just a failed attempt for the caller to log and schedule. The whole request
@@ -15,7 +16,10 @@ from dataclasses import dataclass
 
 import httpx
 
+from balance_manager import __version__
+
 MAX_ERROR_LENGTH = 500
+USER_AGENT = f"stripe-balance-manager/{__version__}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,7 @@ class Sender:
             self._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.timeout),
                 follow_redirects=False,
+                headers={"user-agent": USER_AGENT},
                 limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
             )
         return self._client

@@ -24,4 +24,7 @@ these functions; none of them holds business logic of its own.
     admin          the operator's cross-user lists and statistics
     reports        recharge and ledger reports for a period, streamed
     services       what they all work with (database, gateway, rules, clock)
+
+May import domain, store, payments, senders, telemetry and settings; never api, web, runtime
+or cli (``tests/unit/test_architecture.py``).
 """

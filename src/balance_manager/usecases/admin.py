@@ -13,7 +13,7 @@ from balance_manager.domain import money
 from balance_manager.domain.errors import InvalidInput, NotFound
 from balance_manager.domain.periods import Period
 from balance_manager.domain.states import RechargeStatus, TriggeredBy
-from balance_manager.store import listings, statistics
+from balance_manager.store import aggregates, listings
 from balance_manager.store.models import BalanceConfig, RechargeRecord, User
 from balance_manager.store.paging import Page
 from balance_manager.usecases import recharges
@@ -144,7 +144,7 @@ async def recharge_stats(svc: Services, period: Period) -> RechargeStats:
     """Outcomes of the recharges opened in ``period``, overall and by trigger, and the
     money of the succeeded ones per currency."""
     async with svc.reads.begin() as session:
-        groups = await statistics.recharge_groups(
+        groups = await aggregates.recharge_groups(
             await session.connection(), start=period.start, end=period.end
         )
     overall = _zero()
@@ -201,9 +201,9 @@ async def balance_stats(svc: Services) -> list[CurrencyBalances]:
     """How balances are spread, per currency."""
     async with svc.reads.begin() as session:
         conn = await session.connection()
-        codes = await statistics.currencies(conn)
+        codes = await aggregates.currencies(conn)
         edges = {code: bucket_edges(money.currency(code)) for code in codes}
-        found = await statistics.balance_buckets(conn, edges)
+        found = await aggregates.balance_buckets(conn, edges)
     out = []
     for code in codes:
         cur = money.currency(code)
@@ -227,7 +227,7 @@ async def balance_stats(svc: Services) -> list[CurrencyBalances]:
     return out
 
 
-async def user_stats(svc: Services) -> statistics.UserCounts:
+async def user_stats(svc: Services) -> aggregates.UserCounts:
     """Users below their minimum, paused, waiting for authentication, and so on."""
     async with svc.reads.begin() as session:
-        return await statistics.user_counts(await session.connection())
+        return await aggregates.user_counts(await session.connection())

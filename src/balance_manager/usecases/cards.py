@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from balance_manager.domain.errors import Conflict, InvalidInput, NotFound
 from balance_manager.domain.states import TriggerSource
-from balance_manager.payments.gateway import CardSummary, StripeGateway, StripeNotFound
+from balance_manager.payments.gateway import StripeGateway, StripeNotFound
+from balance_manager.payments.stripe_objects import CardSummary
 from balance_manager.store import ledger
 from balance_manager.store.models import BalanceConfig, User
 from balance_manager.telemetry import tracing

@@ -32,8 +32,8 @@ from balance_manager.payments.gateway import (
     StripeRejected,
     StripeUnavailable,
 )
+from balance_manager.store import aggregates
 from balance_manager.store import heartbeats as beats
-from balance_manager.store import stats
 from balance_manager.store.db import ping, reader
 from balance_manager.usecases.heartbeats import alive, last_sweep
 from balance_manager.usecases.services import Services
@@ -170,8 +170,8 @@ def probe_for(gateway: StripeGateway) -> StripeProbe:
 @dataclass(frozen=True, slots=True)
 class _Facts:
     workers: list[beats.Worker]
-    queue: stats.Queue
-    outbox: stats.Outbox
+    queue: aggregates.Queue
+    outbox: aggregates.Outbox
 
 
 async def _read(svc: Services, now: datetime) -> tuple[float, _Facts]:
@@ -180,8 +180,8 @@ async def _read(svc: Services, now: datetime) -> tuple[float, _Facts]:
     async with engine.connect() as conn:
         facts = _Facts(
             workers=await beats.recent(conn),
-            queue=await stats.queue(conn, now=now),
-            outbox=await stats.outbox(conn),
+            queue=await aggregates.queue(conn, now=now),
+            outbox=await aggregates.outbox(conn),
         )
         await conn.rollback()
     return latency, facts

@@ -23,8 +23,8 @@ from prometheus_client.utils import floatToGoString
 
 from balance_manager.domain import money
 from balance_manager.domain.states import RechargeStatus, TriggerSource
+from balance_manager.store import aggregates
 from balance_manager.store import heartbeats as beats
-from balance_manager.store import stats
 from balance_manager.store.db import reader
 from balance_manager.telemetry.metrics import PREFIX
 from balance_manager.usecases.heartbeats import alive, last_sweep
@@ -39,14 +39,14 @@ BALANCE_BUCKETS = (-1000, -100, -10, 0, 10, 50, 100, 500, 1000, 5000, 10_000, 10
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     taken_at: datetime
-    users: stats.Users
+    users: aggregates.Users
     requires_action: int
     brands: dict[str, int]
     records: dict[tuple[str, str], int]
-    charged: list[stats.Charged]
-    queue: stats.Queue
-    outbox: stats.Outbox
-    balances: list[stats.Balances]
+    charged: list[aggregates.Charged]
+    queue: aggregates.Queue
+    outbox: aggregates.Outbox
+    balances: list[aggregates.Balances]
     workers: list[beats.Worker]
     worker_stale_after: timedelta
 
@@ -59,22 +59,23 @@ async def snapshot(svc: Services) -> Snapshot:
     """Read every count in one read-only transaction."""
     now = svc.clock()
     async with reader(svc.engine).connect() as conn:
-        records = await stats.records_by_status(conn)
+        records = await aggregates.records_by_status(conn)
         balances = []
-        for code in await stats.currencies(conn):
+        for code in await aggregates.currencies(conn):
             scale = 10 ** money.currency(code).exponent
-            balances.append(await stats.balances(conn, code, [b * scale for b in BALANCE_BUCKETS]))
+            bounds = [b * scale for b in BALANCE_BUCKETS]
+            balances.append(await aggregates.balances(conn, code, bounds))
         found = Snapshot(
             taken_at=now,
-            users=await stats.users(conn),
+            users=await aggregates.users(conn),
             requires_action=sum(
                 n for (s, _), n in records.items() if s == RechargeStatus.REQUIRES_ACTION
             ),
-            brands=await stats.card_brands(conn),
+            brands=await aggregates.card_brands(conn),
             records=records,
-            charged=await stats.charged(conn),
-            queue=await stats.queue(conn, now=now),
-            outbox=await stats.outbox(conn),
+            charged=await aggregates.charged(conn),
+            queue=await aggregates.queue(conn, now=now),
+            outbox=await aggregates.outbox(conn),
             balances=balances,
             workers=await beats.recent(conn),
             worker_stale_after=timedelta(seconds=svc.settings.health_worker_stale_seconds),

@@ -48,11 +48,10 @@ from balance_manager.domain.states import IN_FLIGHT, AnomalyKind, LedgerKind, Re
 from balance_manager.payments.gateway import (
     ChargeOutcome,
     ChargeResult,
-    DisputeInfo,
-    RefundInfo,
     StripeGateway,
     StripeNotFound,
 )
+from balance_manager.payments.stripe_objects import DisputeInfo, RefundInfo
 from balance_manager.store.anomalies import Anomaly
 from balance_manager.store.models import LedgerEntry, RechargeRecord, ReconciliationRun, User
 from balance_manager.usecases import anomalies, charging, refunds

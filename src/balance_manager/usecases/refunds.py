@@ -41,12 +41,8 @@ from balance_manager.domain.states import (
     ReversalEffect,
     ReversalKind,
 )
-from balance_manager.payments.gateway import (
-    DisputeInfo,
-    PaymentReversals,
-    RefundInfo,
-    StripeRejected,
-)
+from balance_manager.payments.gateway import StripeRejected
+from balance_manager.payments.stripe_objects import DisputeInfo, PaymentReversals, RefundInfo
 from balance_manager.store import ledger, outbox
 from balance_manager.store.anomalies import Anomaly
 from balance_manager.store.models import ChargeReversal, RechargeRecord, User

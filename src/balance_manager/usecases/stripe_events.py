@@ -37,11 +37,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from balance_manager.domain.states import AnomalyKind
-from balance_manager.payments.gateway import (
+from balance_manager.payments.gateway import ChargeOutcome, StripeNotFound
+from balance_manager.payments.stripe_objects import (
     CardSummary,
-    ChargeOutcome,
     PaymentReversals,
-    StripeNotFound,
     intent_result,
     stripe_field,
     stripe_id,
