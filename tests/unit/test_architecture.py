@@ -128,14 +128,7 @@ def _cycle(graph: grimp.ImportGraph, package: str) -> list[str] | None:
     "package",
     [
         PRODUCT,
-        pytest.param(
-            SANDBOX,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known cycle stripe_sandbox.app ↔ its route modules through Runtime, "
-                "being removed (issue 13); strict, so this fails once it is gone: drop the mark",
-            ),
-        ),
+        SANDBOX,
     ],
 )
 def test_no_import_cycle(graph: grimp.ImportGraph, package: str) -> None:
