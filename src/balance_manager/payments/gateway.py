@@ -9,7 +9,8 @@ Exception tree (callers catch ``GatewayError``)::
      └── StripeNotFound           the object does not exist (or belongs to no one we know)
 
 A declined or authentication-needing charge is *not* an exception: it is a ``ChargeResult``
-value with ``outcome`` DECLINED or REQUIRES_ACTION.
+value with ``outcome`` DECLINED or REQUIRES_ACTION (the answer types are the domain's,
+``domain.charges``, re-exported here).
 
 Refunds and disputes are read as ``RefundInfo`` / ``DisputeInfo`` values; reconciliation
 lists PaymentIntents, refunds and disputes created since a time (``list_*``).
@@ -30,12 +31,13 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, TypeVar
 
 import stripe
 import structlog
 
+from balance_manager.domain.charges import ChargeOutcome as ChargeOutcome
+from balance_manager.domain.charges import ChargeResult as ChargeResult
 from balance_manager.payments import webhook_payload
 from balance_manager.payments.instruments import stripe_request
 from balance_manager.settings import Settings
@@ -60,34 +62,6 @@ class StripeRejected(GatewayError):
 
 class StripeNotFound(GatewayError):
     pass
-
-
-class ChargeOutcome(StrEnum):
-    SUCCEEDED = "succeeded"
-    PROCESSING = "processing"  # wait for the webhook
-    REQUIRES_ACTION = "requires_action"  # the customer must authenticate on-session
-    DECLINED = "declined"
-    CANCELED = "canceled"
-
-
-@dataclass(frozen=True, slots=True)
-class ChargeResult:
-    outcome: ChargeOutcome
-    payment_intent_id: str | None
-    amount: int | None = None  # minor units, as Stripe reports them
-    currency: str | None = None
-    payment_method_id: str | None = None
-    client_secret: str | None = None  # for the on-session authentication flow
-    failure_code: str | None = None  # Stripe's decline_code or code
-    failure_message: str | None = None
-    metadata: dict[str, str] | None = None
-    customer_id: str | None = None  # whom Stripe charged (settlement checks it is ours)
-    created: int | None = None  # Unix seconds
-
-    @property
-    def recharge_id(self) -> str | None:
-        """The record this PaymentIntent claims to be for (a claim, not a proof)."""
-        return (self.metadata or {}).get("recharge_id")
 
 
 @dataclass(frozen=True, slots=True)
