@@ -60,9 +60,27 @@ class RechargeCalculation:
     uncapped_amount: int
 
 
-def needs_recharge(balance: int, minimum: int) -> bool:
-    """Automatic recharges start strictly below the minimum, as in the original."""
-    return balance < minimum
+def needs_recharge(balance: int, minimum: int | None) -> bool:
+    """Automatic recharges start strictly below the minimum, as in the original (a user
+    without a minimum, i.e. without a config, never needs one).
+
+    The one definition. ``users.below_minimum`` (the sweep's index flag) caches it; SQL
+    restates it where a statement must decide on its own (``store.ledger``: the PostgreSQL
+    debit and ``refresh_below_minimum``), and ``tests/integration/test_sql_rules_agree.py``
+    holds the SQL to this function."""
+    return minimum is not None and balance < minimum
+
+
+def may_need_recharge(
+    *, balance: int, minimum: int | None, auto_enabled: bool, paused: bool, has_card: bool
+) -> bool:
+    """Whether :func:`decide` could open an automatic recharge for this account, judged from
+    the user's own row alone: the balance needs one and none of the checks that the row
+    answers (a card, auto-recharge on, not paused) refuses it. When False the decision need
+    not be asked: the fast debit paths (the PostgreSQL statement, the SQLite writer) then
+    commit on their own; when True the decision (which reads more, under the lock) joins the
+    debit's transaction. The PostgreSQL debit restates it in SQL (see :func:`needs_recharge`)."""
+    return has_card and auto_enabled and not paused and needs_recharge(balance, minimum)
 
 
 def calculate_recharge(

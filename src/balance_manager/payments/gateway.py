@@ -36,6 +36,8 @@ from typing import Any, TypeVar
 import stripe
 import structlog
 
+from balance_manager.domain.charges import ChargeOutcome as ChargeOutcome  # re-export
+from balance_manager.domain.charges import ChargeResult as ChargeResult  # re-export
 from balance_manager.payments import stripe_objects, webhook_payload
 from balance_manager.payments.instruments import stripe_request
 from balance_manager.payments.stripe_objects import (
@@ -45,8 +47,6 @@ from balance_manager.payments.stripe_objects import (
     RefundInfo,
     SetupIntentInfo,
 )
-from balance_manager.payments.stripe_objects import ChargeOutcome as ChargeOutcome  # re-export
-from balance_manager.payments.stripe_objects import ChargeResult as ChargeResult  # re-export
 from balance_manager.settings import Settings
 
 log = structlog.get_logger(__name__)

@@ -10,45 +10,18 @@ to Stripe — that is ``gateway``, the one funnel, which returns these values.
     stripe_field, stripe_id, metadata           reading fields that may be absent (localstripe
                         omits many), ids that may come expanded, metadata as strings
 
-``ChargeOutcome`` and ``ChargeResult`` are also importable from ``gateway``, whose answers they
-are.
+``ChargeOutcome`` and ``ChargeResult`` are the domain's (``domain.charges``: settlement reads
+them); they are also importable from ``gateway``, whose answers they are.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import stripe
 
-
-class ChargeOutcome(StrEnum):
-    SUCCEEDED = "succeeded"
-    PROCESSING = "processing"  # wait for the webhook
-    REQUIRES_ACTION = "requires_action"  # the customer must authenticate on-session
-    DECLINED = "declined"
-    CANCELED = "canceled"
-
-
-@dataclass(frozen=True, slots=True)
-class ChargeResult:
-    outcome: ChargeOutcome
-    payment_intent_id: str | None
-    amount: int | None = None  # minor units, as Stripe reports them
-    currency: str | None = None
-    payment_method_id: str | None = None
-    client_secret: str | None = None  # for the on-session authentication flow
-    failure_code: str | None = None  # Stripe's decline_code or code
-    failure_message: str | None = None
-    metadata: dict[str, str] | None = None
-    customer_id: str | None = None  # whom Stripe charged (settlement checks it is ours)
-    created: int | None = None  # Unix seconds
-
-    @property
-    def recharge_id(self) -> str | None:
-        """The record this PaymentIntent claims to be for (a claim, not a proof)."""
-        return (self.metadata or {}).get("recharge_id")
+from balance_manager.domain.charges import ChargeOutcome, ChargeResult
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,13 @@ steps with a constant number of statements whatever the batch size:
 2. ``find_entries`` — entries that already carry the postings' keys, each found through the
    unique ``(user_id, kind, reference)`` index whatever the table statistics say;
 3. ``write`` — the new entries, the cached balances (and ``below_minimum``, the sweep's
-   index flag) and any ``balance.low`` events (``posting.crosses_low_balance``).
+   index flag: ``policy.needs_recharge``) and any ``balance.low`` events
+   (``posting.crosses_low_balance``, ``events.balance_low``).
 
-``debit_one`` is PostgreSQL's fast path for one usage debit: steps 1–3 in one statement.
+``debit_one`` is PostgreSQL's fast path for one usage debit: steps 1–3 in one statement,
+which restates those rules in SQL; ``tests/integration/test_sql_rules_agree.py`` holds it to
+them, and ``tests/integration/test_debit_parity.py`` holds all three debit paths to one
+table of outcomes and rows.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.selectable import ScalarSelect
 
-from balance_manager.domain import policy, posting
+from balance_manager.domain import events, policy, posting
 from balance_manager.store import outbox
 from balance_manager.store.models import BalanceConfig, LedgerEntry, User
 from balance_manager.store.paging import Page, paginate
@@ -250,7 +254,7 @@ async def _write(
     await set_balances(
         conn,
         {
-            user_id: (balance, below_minimum(balance, accounts[user_id].minimum))
+            user_id: (balance, policy.needs_recharge(balance, accounts[user_id].minimum))
             for user_id, balance in plan.balances.items()
         },
         now=now,
@@ -258,7 +262,7 @@ async def _write(
     await outbox.add(
         conn,
         [
-            _balance_low(accounts[r.posting.user_id], stored[i].balance_after)
+            balance_low(accounts[r.posting.user_id], stored[i].balance_after)
             for i, r in enumerate(plan.results)
             if r.crossed_low_balance
         ],
@@ -267,21 +271,17 @@ async def _write(
     return stored
 
 
-def _balance_low(account: posting.Account, balance: int) -> outbox.Event:
+def balance_low(account: posting.Account, balance: int) -> events.Event:
+    """The ``balance.low`` event of a debit that crossed ``account``'s threshold."""
     threshold = posting.low_balance_threshold(account)
     assert threshold is not None  # only a user with a threshold crosses it
-    return outbox.balance_low(
+    return events.balance_low(
         account.user_id,
         balance=balance,
         threshold=threshold,
         minimum=account.minimum,
         currency=account.currency,
     )
-
-
-def below_minimum(balance: int, minimum: int | None) -> bool:
-    """The sweep's flag; a user without a config (none exist in practice) is never due."""
-    return minimum is not None and policy.needs_recharge(balance, minimum)
 
 
 async def set_balances(
@@ -318,7 +318,8 @@ async def set_balances(
 
 
 async def refresh_below_minimum(conn: AsyncConnection, user_id: str, *, minimum: int) -> None:
-    """After the minimum changed: recompute the user's sweep flag."""
+    """After the minimum changed: recompute the user's sweep flag (``policy.needs_recharge``
+    in SQL, on the balance as the row has it now)."""
     await conn.execute(
         update(_USERS)
         .where(_USERS.c.id == user_id)
@@ -334,25 +335,36 @@ async def refresh_below_minimum(conn: AsyncConnection, user_id: str, *, minimum:
 # refuses it as ``balance_out_of_range``), $8 alone (see below). Sent through asyncpg
 # directly: for one statement SQLAlchemy's execution machinery would cost more CPU than the
 # statement itself.
+#
+# The rules it restates, each named where it stands (and held to the Python by
+# tests/integration/test_sql_rules_agree.py and test_debit_parity.py):
+# ``posting.apply`` (the key, the floor, the bounds; anything it would not simply apply is
+# left to the general path), ``policy.needs_recharge`` (the below_minimum flag),
+# ``policy.may_need_recharge`` ($8), ``posting.crosses_low_balance`` and
+# ``events.balance_low`` (the event and its payload).
 _DEBIT_ONE = """
 WITH debited AS (
     UPDATE users AS u
        SET balance = u.balance + $2,
-           below_minimum = u.balance + $2 < c.minimum_balance,
+           below_minimum = u.balance + $2 < c.minimum_balance,  -- policy.needs_recharge
            updated_at = $6
       FROM balance_configs AS c
      WHERE u.id = $1 AND c.user_id = u.id
+       -- posting.apply: a key already used (replayed or reused: the general path says which)
        AND NOT EXISTS (SELECT 1 FROM ledger_entries AS e
                         WHERE e.user_id = $1 AND e.kind = 'usage' AND e.reference = $3)
+       -- posting.apply: the floor, the bounds
        AND (c.balance_floor IS NULL OR u.balance + $2 >= c.balance_floor)
        AND u.balance + $2 > -($7::bigint)
-       -- $8 ("alone"): write nothing if this debit calls for the recharge decision, which
-       -- must then run in the debit's transaction (``usage._debit_one``).
+       -- $8 ("alone"): write nothing if this debit calls for the recharge decision
+       -- (policy.may_need_recharge), which must then run in the debit's transaction
+       -- (``usage._debit_one``).
        AND NOT ($8::boolean AND u.balance + $2 < c.minimum_balance AND c.auto_recharge_enabled
                 AND c.paused_reason IS NULL AND c.default_payment_method_id IS NOT NULL)
  RETURNING u.id, u.balance, u.currency, c.minimum_balance, c.auto_recharge_enabled,
            c.paused_reason IS NULL AS not_paused,
            c.default_payment_method_id IS NOT NULL AS has_card,
+           -- posting.low_balance_threshold
            COALESCE(c.low_balance_threshold, c.minimum_balance) AS low_balance
 ), entry AS (
     INSERT INTO ledger_entries (user_id, kind, amount, balance_after, reference, description,
@@ -361,7 +373,7 @@ WITH debited AS (
       FROM debited
  RETURNING id
 ), low AS (
-    -- posting.crosses_low_balance, in SQL: the same payload as outbox.balance_low.
+    -- posting.crosses_low_balance, in SQL, with the payload of events.balance_low.
     INSERT INTO outbox_events (event_id, type, user_id, payload, created_at)
     SELECT replace(gen_random_uuid()::text, '-', ''), 'balance.low', id,
            json_build_object('userId', id, 'balanceMinor', balance, 'thresholdMinor', low_balance,
@@ -387,8 +399,12 @@ class Debited:
 
     @property
     def may_need_recharge(self) -> bool:
-        return (
-            self.balance < self.minimum and self.auto_enabled and self.not_paused and self.has_card
+        return policy.may_need_recharge(
+            balance=self.balance,
+            minimum=self.minimum,
+            auto_enabled=self.auto_enabled,
+            paused=not self.not_paused,
+            has_card=self.has_card,
         )
 
 

@@ -26,9 +26,8 @@ from typing import Any
 
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from balance_manager.domain import ids, posting
-from balance_manager.store import outbox
-from balance_manager.store.ledger import Debited, below_minimum
+from balance_manager.domain import ids, policy, posting
+from balance_manager.store.ledger import Debited, balance_low
 from balance_manager.store.models import LedgerEntry, OutboxEvent
 
 _DIALECT = sqlite_dialect.dialect()
@@ -126,13 +125,10 @@ def _debit(conn: sqlite3.Connection, usage: posting.Posting, *, now: datetime) -
             stamp,
         ),
     ).fetchone()
-    conn.execute(_SET_BALANCE, (after, below_minimum(after, minimum), stamp, usage.user_id))
+    below = policy.needs_recharge(after, minimum)
+    conn.execute(_SET_BALANCE, (after, below, stamp, usage.user_id))
     if result.crossed_low_balance:
-        threshold = posting.low_balance_threshold(account)
-        assert threshold is not None
-        event = outbox.balance_low(
-            usage.user_id, balance=after, threshold=threshold, minimum=minimum, currency=currency
-        )
+        event = balance_low(account, after)
         conn.execute(
             _INSERT_EVENT,
             (ids.new_id(), event.type, event.user_id, _PAYLOAD(event.payload), stamp),

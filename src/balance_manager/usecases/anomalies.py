@@ -16,8 +16,9 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from balance_manager.domain.states import AnomalyKind, EventType
-from balance_manager.payments.gateway import ChargeResult
+from balance_manager.domain import events
+from balance_manager.domain.charges import ChargeResult
+from balance_manager.domain.states import AnomalyKind
 from balance_manager.store import anomalies, outbox
 from balance_manager.store.anomalies import Anomaly
 from balance_manager.store.models import User
@@ -25,24 +26,22 @@ from balance_manager.usecases.services import Services
 
 log = structlog.get_logger(__name__)
 
-EVENT = EventType.PAYMENT_ANOMALY
-
 
 async def record(conn: AsyncConnection, anomaly: Anomaly, *, now: datetime) -> bool:
     """Record ``anomaly`` (once); True when it is new."""
     if not await anomalies.add(conn, anomaly, now=now):
         return False
-    payload = {
-        "kind": str(anomaly.kind),
-        "stripeObjectId": anomaly.reference,
-        "userId": anomaly.user_id,
-        "rechargeId": anomaly.recharge_id,
-        "customerId": anomaly.customer_id,
-        "amountMinor": anomaly.amount,
-        "currency": anomaly.currency,
-        "detail": anomaly.detail,
-    }
-    await outbox.add(conn, [outbox.Event(EVENT, anomaly.user_id, payload)], now=now)
+    event = events.payment_anomaly(
+        kind=str(anomaly.kind),
+        stripe_object_id=anomaly.reference,
+        user_id=anomaly.user_id,
+        recharge_id=anomaly.recharge_id,
+        customer_id=anomaly.customer_id,
+        amount=anomaly.amount,
+        currency=anomaly.currency,
+        detail=anomaly.detail,
+    )
+    await outbox.add(conn, [event], now=now)
     log.warning("payment_anomaly", **{k: v for k, v in asdict(anomaly).items() if v is not None})
     return True
 

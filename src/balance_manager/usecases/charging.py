@@ -7,34 +7,28 @@ The story of one recharge, after it was opened (``usecases.recharges``):
    already claimed.
 2. **Charge** (:func:`charge`) — outside any transaction, through the gateway, with the
    record id as the Stripe idempotency key and in the PaymentIntent's metadata.
-3. **Settle** (:func:`settle`) — in one transaction: check that the PaymentIntent is the
-   record's own (``matching``: customer, amount, currency, the record's PaymentIntent once
-   known — its ``metadata.recharge_id`` is only a claim), mark the record and, on success,
-   credit the ledger keyed by the PaymentIntent id, so the credit lands once whichever path
-   (the charge's response, a webhook, refresh, reconciliation) gets there first. A succeeded
-   PaymentIntent that is not the record's own is never dropped: it becomes a payment anomaly
-   for the operator (``usecases.anomalies``).
+3. **Settle** (:func:`settle`) — in one transaction: lock the record and its user, ask
+   ``domain.settlement`` what Stripe's answer means (the PaymentIntent must be the record's
+   own — its ``metadata.recharge_id`` is only a claim —, the new status, the credit keyed by
+   the PaymentIntent id, backoff and pause, the events) and write exactly that, so the
+   credit lands once whichever path (the charge's response, a webhook, refresh,
+   reconciliation) gets there first. A succeeded PaymentIntent that is not the record's own
+   is never dropped: it becomes a payment anomaly for the operator (``usecases.anomalies``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from balance_manager.domain import charge_limits, matching, policy, posting
-from balance_manager.domain.states import AnomalyKind, EventType, LedgerKind, RechargeStatus
-from balance_manager.payments.gateway import (
-    ChargeOutcome,
-    ChargeResult,
-    GatewayError,
-    StripeGateway,
-    StripeUnavailable,
-)
+from balance_manager.domain import policy, posting, settlement
+from balance_manager.domain.charges import ChargeOutcome, ChargeResult
+from balance_manager.domain.settlement import Settled as Settled
+from balance_manager.payments.gateway import GatewayError, StripeGateway, StripeUnavailable
 from balance_manager.store import ledger, outbox
 from balance_manager.store import recharges as records
 from balance_manager.store.models import BalanceConfig, RechargeRecord, User
@@ -79,24 +73,6 @@ class Charge:
             attempt_count=record.attempt_count,
             trace_parent=record.trace_parent,
         )
-
-
-class Settled(StrEnum):
-    """What settling did (kept in logs and in ``stripe_events.outcome``)."""
-
-    CREDITED = "credited"
-    ALREADY_SUCCEEDED = "already_succeeded"
-    PROCESSING = "processing"
-    REQUIRES_ACTION = "requires_action"
-    CANCELED = "canceled"
-    FAILED = "failed"
-    FAILED_PAUSED = "failed_paused"
-    IGNORED_TERMINAL = "ignored_terminal"
-    # Not the record's PaymentIntent: nothing changes (and, had it taken money, an anomaly).
-    PAYMENT_INTENT_MISMATCH = "payment_intent_mismatch"
-    ANOMALY = "anomaly_recorded"
-    UNKNOWN_RECORD = "unknown_record"
-    RETRY_LATER = "retry_later"
 
 
 @tracing.traced("recharge.claim")
@@ -273,163 +249,68 @@ async def settle_locked(
     rules: policy.RechargeRules,
     now: datetime,
 ) -> Settled:
-    """Apply a charge outcome to a locked record.
-
-    Only the record's own PaymentIntent settles it (:func:`matching.mismatch`); another one
-    changes nothing, and when it took money it is recorded as a payment anomaly. A succeeded
-    PaymentIntent is credited whatever the record's status says (a customer may complete
-    authentication on a PaymentIntent we had given up on): money taken is never lost.
-    Anything else never moves a record out of a terminal status, so late or duplicate events
-    are harmless. Stripe refusing the *amount* (``amount_too_small`` / ``amount_too_large``)
-    is not a decline of the card: it neither counts towards the pause nor doubles the backoff.
-    """
-    conn = await session.connection()
-    record, config, customer_id = locked.record, locked.config, locked.customer_id
-    if result.payment_intent_id:
-        problem = matching.mismatch(
-            matching.Claimant(
-                record.payment_intent_id, customer_id, record.total_charge, record.currency
-            ),
-            matching.Intent(
-                result.payment_intent_id, result.customer_id, result.amount, result.currency
-            ),
-        )
-        if problem is not None:
-            log.warning(
-                "payment_intent_mismatch",
-                record_id=record.id,
-                payment_intent_id=result.payment_intent_id,
-                mismatch=str(problem),
-                outcome=str(result.outcome),
-            )
-            if result.outcome is not ChargeOutcome.SUCCEEDED:
-                return Settled.PAYMENT_INTENT_MISMATCH
-            await anomalies.record_payment(
-                conn,
-                result,
-                kind=AnomalyKind.PAYMENT_MISMATCH,
-                detail=f"succeeded PaymentIntent names recharge {record.id} but its "
-                f"{problem} does not match the recharge's",
-                recharge_id=record.id,
-                now=now,
-            )
-            return Settled.ANOMALY
-        record.payment_intent_id = result.payment_intent_id
-    record.updated_at = now
-
-    if result.outcome is ChargeOutcome.SUCCEEDED:
-        if record.status is RechargeStatus.SUCCEEDED:
-            return Settled.ALREADY_SUCCEEDED
-        posted = await ledger.post(
-            conn,
-            [
-                posting.Posting(
-                    user_id=record.user_id,
-                    kind=LedgerKind.RECHARGE,
-                    amount=record.amount,
-                    reference=str(record.payment_intent_id),
-                    description=f"recharge {record.id}",
-                )
-            ],
-            now=now,
-            locked=locked.accounts,
-        )
-        entry = posted.results[0].entry
-        record.status = RechargeStatus.SUCCEEDED
-        record.completed_at = now
-        record.failure_code = None
-        record.failure_message = None
-        if config.consecutive_failures:
-            config.consecutive_failures = 0
-        await _event(
-            session,
-            EventType.RECHARGE_SUCCEEDED,
-            record,
-            now,
-            balanceMinor=entry.balance_after if entry else None,
-        )
-        return Settled.CREDITED
-
-    if record.status.terminal:
-        return Settled.IGNORED_TERMINAL
-
-    if result.outcome is ChargeOutcome.PROCESSING:
-        record.status = RechargeStatus.PROCESSING
-        return Settled.PROCESSING
-    if result.outcome is ChargeOutcome.REQUIRES_ACTION:
-        record.status = RechargeStatus.REQUIRES_ACTION
-        record.failure_code = result.failure_code or "authentication_required"
-        record.failure_message = (
-            result.failure_message or "the customer must authenticate this payment"
-        )
-        await _event(session, EventType.RECHARGE_REQUIRES_ACTION, record, now)
-        return Settled.REQUIRES_ACTION
-    if result.outcome is ChargeOutcome.CANCELED:
-        record.status = RechargeStatus.CANCELED
-        record.completed_at = now
-        # The record says why (canceled_because); a bare cancel seen at Stripe says so.
-        record.failure_code = result.failure_code or "canceled"
-        record.failure_message = result.failure_message or "the PaymentIntent was canceled"
-        await _event(session, EventType.RECHARGE_CANCELED, record, now, reason=record.failure_code)
-        return Settled.CANCELED
-
-    record.status = RechargeStatus.FAILED
-    record.completed_at = now
-    record.failure_code = result.failure_code or "card_declined"
-    record.failure_message = result.failure_message or "the card was declined"
-    if charge_limits.is_amount_refusal(record.failure_code):
-        # Stripe refused the amount, not the card: no decline counted, no pause. The record
-        # still waits the base backoff once, so that a currency whose limits we do not know
-        # is not asked again at every usage event.
-        record.next_attempt_at = now + timedelta(seconds=rules.backoff_seconds)
-        await _event(
-            session, EventType.RECHARGE_FAILED, record, now, failureCode=record.failure_code
-        )
-        return Settled.FAILED
-
-    # Declined: back off, and pause after too many in a row.
-    config.consecutive_failures += 1
-    record.next_attempt_at = now + timedelta(
-        seconds=rules.backoff_after(config.consecutive_failures)
-    )
-    await _event(session, EventType.RECHARGE_FAILED, record, now, failureCode=record.failure_code)
-    if (
-        config.consecutive_failures >= rules.max_consecutive_failures
-        and config.paused_reason is None
-    ):
-        config.paused_reason = (
-            f"{config.consecutive_failures} consecutive failed recharges "
-            f"(last: {record.failure_code})"
-        )
-        config.paused_at = now
-        await _event(
-            session, EventType.AUTO_RECHARGE_PAUSED, record, now, reason=config.paused_reason
-        )
-        return Settled.FAILED_PAUSED
-    return Settled.FAILED
-
-
-async def _event(
-    session: AsyncSession, kind: str, record: RechargeRecord, now: datetime, **extra: object
-) -> None:
-    await outbox.add(
-        await session.connection(),
-        [
-            outbox.Event(
-                kind,
-                record.user_id,
-                {
-                    "rechargeId": record.id,
-                    "userId": record.user_id,
-                    "amountMinor": record.amount,
-                    "feeMinor": record.fee,
-                    "totalChargeMinor": record.total_charge,
-                    "currency": record.currency,
-                    "status": str(record.status),
-                    "paymentIntentId": record.payment_intent_id,
-                    **extra,
-                },
-            )
-        ],
+    """Apply a charge outcome to a locked record: ``settlement.settle`` decides, this writes
+    what it says (the anomaly, the credit, the record, the pause, the events)."""
+    record, config = locked.record, locked.config
+    step = settlement.settle(
+        _recharge(record),
+        settlement.Failures(config.consecutive_failures, config.paused_reason, config.paused_at),
+        result,
+        customer_id=locked.customer_id,
+        rules=rules,
         now=now,
+    )
+    conn = await session.connection()
+    if step.mismatch is not None:
+        log.warning(
+            "payment_intent_mismatch",
+            record_id=record.id,
+            payment_intent_id=result.payment_intent_id,
+            mismatch=str(step.mismatch),
+            outcome=str(result.outcome),
+        )
+    if step.anomaly is not None:
+        await anomalies.record_payment(
+            conn,
+            result,
+            kind=step.anomaly.kind,
+            detail=step.anomaly.detail,
+            recharge_id=record.id,
+            now=now,
+        )
+    balance = None
+    if step.credit is not None:
+        posted = await ledger.post(conn, [step.credit], now=now, locked=locked.accounts)
+        entry = posted.results[0].entry
+        balance = entry.balance_after if entry else None
+    after, failures = step.recharge, step.failures
+    record.status = after.status
+    record.payment_intent_id = after.payment_intent_id
+    record.failure_code = after.failure_code
+    record.failure_message = after.failure_message
+    record.next_attempt_at = after.next_attempt_at
+    record.completed_at = after.completed_at
+    record.updated_at = after.updated_at
+    config.consecutive_failures = failures.consecutive_failures
+    config.paused_reason = failures.paused_reason
+    config.paused_at = failures.paused_at
+    await outbox.add(conn, step.events(balance_after_credit=balance), now=now)
+    return step.settled
+
+
+def _recharge(record: RechargeRecord) -> settlement.Recharge:
+    return settlement.Recharge(
+        id=record.id,
+        user_id=record.user_id,
+        status=record.status,
+        amount=record.amount,
+        fee=record.fee,
+        total_charge=record.total_charge,
+        currency=record.currency,
+        payment_intent_id=record.payment_intent_id,
+        updated_at=record.updated_at,
+        failure_code=record.failure_code,
+        failure_message=record.failure_message,
+        next_attempt_at=record.next_attempt_at,
+        completed_at=record.completed_at,
     )

@@ -30,7 +30,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from balance_manager.domain import money, posting, reversals
+from balance_manager.domain import events, money, posting, reversals
 from balance_manager.domain.amounts import parse_amount
 from balance_manager.domain.errors import Conflict, InvalidInput, NotFound
 from balance_manager.domain.states import (
@@ -241,24 +241,14 @@ async def _pause_for_dispute(
     config.paused_at = now
     await outbox.add(
         await session.connection(),
-        [
-            outbox.Event(
-                EventType.AUTO_RECHARGE_PAUSED,
-                row.user_id,
-                {
-                    "userId": row.user_id,
-                    "rechargeId": row.recharge_id,
-                    "reason": config.paused_reason,
-                },
-            )
-        ],
+        [events.auto_recharge_paused(locked.record, reason=config.paused_reason)],
         now=now,
     )
 
 
 async def _event(
     session: AsyncSession,
-    kind: str,
+    kind: EventType,
     locked: charging.LockedRecord,
     row: ChargeReversal,
     *,
@@ -266,28 +256,16 @@ async def _event(
     balance: int | None,
     now: datetime,
 ) -> None:
-    record = locked.record
-    await outbox.add(
-        await session.connection(),
-        [
-            outbox.Event(
-                kind,
-                record.user_id,
-                {
-                    "rechargeId": record.id,
-                    "userId": record.user_id,
-                    "stripeObjectId": row.id,
-                    "status": row.status,
-                    "chargeAmountMinor": row.amount,
-                    "creditMinor": credit,
-                    "balanceMinor": balance,
-                    "currency": record.currency,
-                    "paymentIntentId": record.payment_intent_id,
-                },
-            )
-        ],
-        now=now,
+    event = events.recharge_reversal(
+        kind,
+        locked.record,
+        stripe_object_id=row.id,
+        status=row.status,
+        charge_amount=row.amount,
+        credit=credit,
+        balance=balance,
     )
+    await outbox.add(await session.connection(), [event], now=now)
 
 
 async def _unmatched(

@@ -21,7 +21,7 @@ from typing import Any
 from asyncpg.exceptions import InterfaceError, UniqueViolationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from balance_manager.domain import money, posting
+from balance_manager.domain import money, policy, posting
 from balance_manager.domain.amounts import parse_amount
 from balance_manager.domain.errors import Conflict, NotFound, ServiceError
 from balance_manager.domain.states import LedgerKind, TriggerSource
@@ -288,7 +288,7 @@ async def _open_after_usage(
     below = sorted(
         u
         for u in debited
-        if ledger.below_minimum(posted.accounts[u].balance, posted.accounts[u].minimum)
+        if policy.needs_recharge(posted.accounts[u].balance, posted.accounts[u].minimum)
     )
     opened = await open_automatic(svc, conn, below, source=TriggerSource.USAGE)
     return {u: o.record_id for u, o in opened.items() if o.record_id is not None}

@@ -29,7 +29,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from balance_manager.domain import ids
+from balance_manager.domain import events, ids
 from balance_manager.domain import webhooks as rules
 from balance_manager.domain.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from balance_manager.domain.states import DeliveryStatus
@@ -203,15 +203,15 @@ async def fan_out(svc: Services, *, limit: int = FAN_OUT_BATCH) -> int:
     """Turn undispatched outbox events into deliveries; returns how many events it took."""
     now = svc.clock()
     async with svc.engine.begin() as conn:
-        events = await store.undispatched(conn, limit=limit)
-        if not events:
+        taken = await store.undispatched(conn, limit=limit)
+        if not taken:
             return 0
         filters = await store.enabled_filters(conn)
         await store.add_deliveries(
-            conn, rules.fan_out([(e, t) for _, e, t in events], filters), now=now
+            conn, rules.fan_out([(e, t) for _, e, t in taken], filters), now=now
         )
-        await store.mark_dispatched(conn, [row for row, _, _ in events], now=now)
-    return len(events)
+        await store.mark_dispatched(conn, [row for row, _, _ in taken], now=now)
+    return len(taken)
 
 
 async def claim(
@@ -311,7 +311,7 @@ async def record(svc: Services, job: store.Due, sent: Sent, *, started_at: datet
                 await outbox.add(
                     conn,
                     [
-                        outbox.endpoint_disabled(
+                        events.webhook_endpoint_disabled(
                             disabled.id,
                             url=disabled.url,
                             reason=reason,
