@@ -11,6 +11,9 @@ Help is rendered plain (``rich_markup_mode=None``): the rich layout labels every
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from balance_manager.cli import (
@@ -25,6 +28,7 @@ from balance_manager.cli import (
     users,
     webhooks,
 )
+from balance_manager.cli._shared import RootOptions, set_root_options
 
 HELP = """Stripe Balance Manager: prepaid balances kept topped up with Stripe.
 
@@ -32,6 +36,22 @@ Commands that create a secret print it alone on the last line of stdout, so scri
 capture it: KEY=$(balance-manager keys create --name ops | tail -n 1)
 """
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=HELP, rich_markup_mode=None)
+
+
+@app.callback()
+def root(
+    env_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--env-file",
+            metavar="FILE",
+            help="Read settings from FILE (they win over the environment's), e.g. the "
+            "running demo's: --env-file .demo/env",
+        ),
+    ] = None,
+) -> None:
+    set_root_options(RootOptions(env_file=env_file))
+
 
 for command in (
     service.migrate,
