@@ -30,6 +30,7 @@ from balance_manager.runtime import logs
 from balance_manager.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
+    from balance_manager.payments.gateway import StripeGateway
     from balance_manager.store.migrate import Migration
 
 T = TypeVar("T")
@@ -170,6 +171,26 @@ def with_services(
         return asyncio.run(run())
     except ServiceError as exc:
         fail(exc.message)
+    except GatewayError as exc:
+        fail(f"Stripe: {exc.message}")
+
+
+def with_gateway(settings: Settings, work: Callable[[StripeGateway], Awaitable[T]]) -> T:
+    """Run ``work(gateway)`` against Stripe alone (no database)."""
+    from balance_manager.payments.gateway import GatewayError, StripeGateway
+
+    if settings.stripe_secret_key is None:
+        fail("STRIPE_SECRET_KEY is not set: this command needs Stripe")
+    gateway = StripeGateway.from_settings(settings)
+
+    async def run() -> T:
+        try:
+            return await work(gateway)
+        finally:
+            await gateway.aclose()
+
+    try:
+        return asyncio.run(run())
     except GatewayError as exc:
         fail(f"Stripe: {exc.message}")
 

@@ -24,6 +24,7 @@ from balance_manager.cli import (
     reports,
     sandbox,
     service,
+    stripe_setup,
     tokens,
     users,
     webhooks,
@@ -71,6 +72,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
 app.add_typer(recharges.app, name="recharges")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(stripe_setup.app, name="stripe")
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -235,9 +235,7 @@ def run_demo(*, port: int, sandbox_port: int = 0, data_dir: Path, verbose: bool 
     env_file = data_dir / "env"
     with service_socket, start_background(port=sandbox_port) as sandbox:
         sdk = stripe.StripeClient(sandbox.secret_key, base_addresses={"api": sandbox.base_url})
-        endpoint = sdk.v1.webhook_endpoints.create(
-            params={"url": f"{base}/api/webhooks/stripe", "enabled_events": ["*"]}
-        )
+        endpoint = sdk.v1.webhook_endpoints.create(params=_webhook_endpoint(base))
         settings = load_settings(
             database_url=f"sqlite+aiosqlite:///{database.resolve()}",
             token_signing_secret=secrets.token_urlsafe(32),
@@ -264,6 +262,19 @@ def run_demo(*, port: int, sandbox_port: int = 0, data_dir: Path, verbose: bool 
             server.run(sockets=[service_socket])
         finally:
             env_file.unlink(missing_ok=True)
+
+
+def _webhook_endpoint(base: str) -> stripe.params.WebhookEndpointCreateParams:
+    """The demo's Stripe webhook endpoint, as ``balance-manager stripe webhook-setup`` makes
+    one: the service's API version and the event types it handles."""
+    from balance_manager.payments.gateway import PINNED_API_VERSION
+    from balance_manager.usecases.stripe_events import HANDLED_EVENT_TYPES
+
+    return {
+        "url": f"{base}/api/webhooks/stripe",
+        "enabled_events": cast(Any, sorted(HANDLED_EVENT_TYPES)),
+        "api_version": cast(Any, PINNED_API_VERSION),
+    }
 
 
 def _quiet(settings: Settings, *, verbose: bool) -> dict[str, object]:
