@@ -27,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from balance_manager.store.db import create_engine
+from balance_manager.store.db import create_engine, reader
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -80,8 +80,9 @@ def head_revision() -> str:
 
 
 async def schema(engine: AsyncEngine) -> Schema:
-    """Read the database's revision (nothing is written, no lock is taken)."""
-    async with engine.connect() as conn:
+    """Read the database's revision (nothing is written; on SQLite not even the write lock is
+    taken, so a running service's writes do not hold it up)."""
+    async with reader(engine).connect() as conn:
         current = await conn.run_sync(
             lambda c: MigrationContext.configure(c).get_current_revision()
         )
