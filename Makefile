@@ -56,8 +56,11 @@ $(COMPOSE): deploy/tools-requirements.txt | $(BIN)/python
 deploy-tools: $(COMPOSE)
 
 ## Run the demo: SQLite + the built-in Stripe sandbox, no keys needed.
+## `make demo PORT=3001 SANDBOX_PORT=12111` chooses the ports (the sandbox's: a free one).
+PORT ?= 3000
+SANDBOX_PORT ?= 0
 demo: runtime
-	$(BIN)/balance-manager demo
+	$(BIN)/balance-manager demo --port $(PORT) --sandbox-port $(SANDBOX_PORT)
 
 ## Lint, type-check and run the whole test suite.
 test: setup localstripe deploy-tools lint

@@ -2,14 +2,14 @@
 the app over ASGI, and credentials.
 
 ``backend`` parametrizes every integration test over SQLite and PostgreSQL. PostgreSQL comes
-from TEST_POSTGRES_URL (default: the local server's ``test`` database); when it cannot be
-reached the PostgreSQL cases skip locally and fail in CI.
+from TEST_POSTGRES_URL (default: the local server's ``test`` database; any form DATABASE_URL
+accepts); when it cannot be reached the PostgreSQL cases skip locally and fail in CI. The
+databases the suite creates are named ``<TEST_DB_PREFIX>bm_<kind>_<random>``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -32,15 +32,19 @@ from balance_manager.store import migrate
 from balance_manager.store.db import SessionFactory, create_engine, session_factory
 from balance_manager.store.models import Base
 from balance_manager.usecases import accounts
-from tests._support import unavailable
+from tests._support import (
+    database_name,
+    database_of,
+    postgres_admin_url,
+    unavailable,
+    with_database,
+)
 
 # The service's own log set-up, as serve and worker have it: without it structlog renders an
 # exception with rich's traceback and every frame's locals, which takes seconds per line.
 logs.configure("info", "console")
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_ADMIN_URL = postgres_admin_url()
 TOKEN_SECRET = "test-signing-secret-" + "x" * 32
 
 
@@ -56,15 +60,15 @@ async def _pg_admin(statement: str) -> None:
 
 
 async def _pg_create_database() -> str:
-    name = f"bm_test_{secrets.token_hex(4)}"
+    name = database_name("test")
     await _pg_admin(f'CREATE DATABASE "{name}"')
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    url = with_database(POSTGRES_ADMIN_URL, name)
     await migrate.upgrade_database(url)
     return url
 
 
 async def _pg_drop_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
+    name = database_of(url)
     await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

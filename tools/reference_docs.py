@@ -249,7 +249,7 @@ class _ApiReference:
     def _operation(self, method: str, path: str, op: JSON) -> list[str]:
         out = [f"### `{method} {path}`", ""]
         auth = "[authenticated](#authentication)" if op.get("security") else "no credential"
-        out += [f"**{op.get('summary', '')}** · {auth}", ""]
+        out += [f"**{op.get('summary', '')}** · `{op.get('operationId')}` · {auth}", ""]
         if op.get("description"):
             out += [_text(op["description"]), ""]
         params = [

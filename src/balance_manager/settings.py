@@ -1,16 +1,19 @@
 """Configuration from environment variables (and an optional ``.env`` file).
 
 A missing or malformed setting stops start-up with one line naming it: see
-:func:`load_settings` and :class:`ConfigError`.
+:func:`load_settings` and :class:`ConfigError`. An empty value counts as unset
+(``TOKEN_SIGNING_SECRET=`` in a copied ``.env.example`` is not a 0-character secret).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 from functools import cached_property
+from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -47,7 +50,9 @@ def normalize_database_url(url: str) -> str:
 class Settings(BaseSettings):
     """Every setting, by its environment variable name."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", frozen=True
+    )
 
     # Each setting's description is its documentation: docs/configuration.md is generated
     # from them (`make docs`), and a test fails when the two disagree.
@@ -122,7 +127,7 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = Field(
         default=None,
         description="Point the SDK elsewhere (unset: Stripe): the sandbox "
-        "(`balance-manager sandbox`, `http://127.0.0.1:12111`) or localstripe.",
+        "(`balance-manager sandbox` listens on `http://127.0.0.1:12111`) or localstripe.",
     )
     stripe_timeout_seconds: float = Field(
         default=20.0, gt=0, le=120, description="Timeout of one request to Stripe, in seconds."
@@ -137,8 +142,9 @@ class Settings(BaseSettings):
     stripe_js_url: str = Field(
         default="https://js.stripe.com/v3/",
         description="Where the customer pages load Stripe.js from; its origin is the one the "
-        "pages' Content-Security-Policy allows. `make demo` points it at the sandbox's stand-in "
-        "(`http://127.0.0.1:12111/v3/`).",
+        "pages' Content-Security-Policy allows. `make demo` points it at the sandbox's stand-in, "
+        "`<sandbox URL>/v3/` (the sandbox's port is a free one unless `SANDBOX_PORT` is given; "
+        "the banner and `.demo/env` name it).",
     )
     public_base_url: str = Field(
         default="http://127.0.0.1:3000",
@@ -284,6 +290,12 @@ class Settings(BaseSettings):
         default="console",
         description="`console` for people, `json` (one object a line) for log pipelines.",
     )
+    access_log: bool = Field(
+        default=True,
+        description="One `http_request` log line per request (method, route, status, time; "
+        "never the query string). `false` leaves access logging to your proxy; the demo "
+        "turns it off unless `balance-manager demo --verbose`.",
+    )
     max_request_bytes: int = Field(
         default=2 * 1024 * 1024, ge=1024, description="Larger request bodies get a 413."
     )
@@ -421,8 +433,27 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read the settings, or raise ConfigError naming the first bad variable."""
+def read_env_file(path: Path) -> dict[str, str]:
+    """The settings a dotenv file sets, by field name (empty values are unset, as in the
+    environment); other variables in it are left out. Raises ConfigError when it is missing."""
+    if not path.is_file():
+        raise ConfigError(f"env file {path} not found")
+    names = Settings.model_fields
+    return {
+        key.lower(): value
+        for key, value in dotenv_values(path, encoding="utf-8").items()
+        if value and key.lower() in names
+    }
+
+
+def load_settings(*, env_file: Path | None = None, **overrides: object) -> Settings:
+    """Read the settings, or raise ConfigError naming the first bad variable.
+
+    With ``env_file`` (the command line's ``--env-file``) the settings it names win over the
+    environment's, and ``./.env`` is not read: the file was asked for by name, so an exported
+    ``DATABASE_URL`` cannot quietly redirect a command meant for, say, the demo."""
+    if env_file is not None:
+        overrides = {"_env_file": None, **read_env_file(env_file), **overrides}
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

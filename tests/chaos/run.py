@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import random
-import secrets
 import shutil
 import socket
 import tempfile
@@ -30,12 +29,11 @@ from balance_manager.store import recharges as records
 from balance_manager.store.db import create_engine, session_factory
 from balance_manager.store.models import BalanceConfig, User, utcnow
 from balance_manager.usecases import accounts
+from tests._support import database_name, postgres_admin_url, with_database
 from tests.chaos import invariants
 from tests.chaos.processes import Process
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_ADMIN_URL = postgres_admin_url()
 TOKEN_SECRET = "chaos-signing-secret-" + "x" * 32
 SANDBOX_KEY = "sk_test_sandbox"
 DRIVER = "bm-chaos-driver"
@@ -116,8 +114,8 @@ class Chaos:
         self.size = size
         self.rng = random.Random(size.seed)
         self.figures = Figures(users=size.users)
-        self.db_name = f"bm_chaos_{secrets.token_hex(4)}"
-        self.db_url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + self.db_name
+        self.db_name = database_name("chaos")
+        self.db_url = with_database(POSTGRES_ADMIN_URL, self.db_name)
         self.logs = log_dir or Path(tempfile.mkdtemp(prefix="bm-chaos-"))
         self.sandbox_port = _free_port()
         self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"

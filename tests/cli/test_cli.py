@@ -139,4 +139,7 @@ async def test_status_summarises_users_queue_and_workers(
 def test_status_names_an_unreachable_database() -> None:
     result = run("postgresql://postgres@127.0.0.1:1/none", "status", check=False)
     assert result.returncode == 1
-    assert result.stderr.startswith("error: cannot read the database")
+    assert result.stderr.startswith(
+        "error: cannot reach the database at postgresql+asyncpg://postgres@127.0.0.1:1/none"
+    )
+    assert len(result.stderr.splitlines()) == 1

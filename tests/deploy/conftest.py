@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import secrets
 import shlex
 import sys
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ import pytest
 from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from tests._support import unavailable
+from tests._support import database_name, unavailable, with_database
 from tests.conftest import POSTGRES_ADMIN_URL, TOKEN_SECRET, _pg_admin
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,11 +83,11 @@ async def _create(name: str) -> None:
 @pytest.fixture
 def fresh_postgres_url() -> Iterator[str]:
     """An empty PostgreSQL database (no schema at all), dropped afterwards."""
-    name = f"bm_deploy_{secrets.token_hex(4)}"
+    name = database_name("deploy")
     try:
         asyncio.run(_create(name))
     except (OSError, SQLAlchemyError) as exc:
         where = make_url(POSTGRES_ADMIN_URL).render_as_string(hide_password=True)
         unavailable(f"PostgreSQL not reachable at {where} (TEST_POSTGRES_URL): {exc}")
-    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    yield with_database(POSTGRES_ADMIN_URL, name)
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -5,7 +5,6 @@ stalls, when Stripe cannot be reached — and 200 again when they come back."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -19,6 +18,7 @@ from balance_manager.runtime.worker import Worker
 from balance_manager.settings import Settings, load_settings
 from balance_manager.store import migrate
 from balance_manager.store.db import create_engine
+from tests._support import database_name, database_of, with_database
 from tests.conftest import POSTGRES_ADMIN_URL, TOKEN_SECRET, UserMaker, free_port
 from tests.recharge.conftest import Engine
 
@@ -165,7 +165,7 @@ async def own_database(postgres_url: str | None) -> AsyncIterator[str]:
     """A PostgreSQL database of this test's own, which the test takes away and gives back."""
     if postgres_url is None:
         pytest.skip("PostgreSQL not reachable")
-    name = f"bm_health_{secrets.token_hex(4)}"
+    name = database_name("health")
     admin = create_engine(POSTGRES_ADMIN_URL)
 
     async def run(statement: str) -> None:
@@ -174,7 +174,7 @@ async def own_database(postgres_url: str | None) -> AsyncIterator[str]:
             await conn.execute(text(statement))
 
     await run(f'CREATE DATABASE "{name}"')
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    url = with_database(POSTGRES_ADMIN_URL, name)
     await migrate.upgrade_database(url)
     try:
         yield url
@@ -200,7 +200,7 @@ async def test_ready_when_the_database_goes_away_and_comes_back(
 ) -> None:
     """The app with its embedded worker (and its LISTEN connection) on a database whose
     connections are then refused and killed, then allowed again."""
-    name = own_database.rsplit("/", 1)[1]
+    name = database_of(own_database)
     settings = stripe_settings.model_copy(update={"database_url": own_database})
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
@@ -212,7 +212,7 @@ async def test_ready_when_the_database_goes_away_and_comes_back(
         assert body["listen"] == {"ok": True, "connected": True}
 
         await _admin(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
-        # The name is ours (bm_health_<hex>).
+        # The name is ours (<prefix>bm_health_<hex>).
         kill = f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"  # noqa: S608
         await _admin(kill)
         body = await _until(

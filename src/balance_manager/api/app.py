@@ -111,6 +111,7 @@ def build_app(
     app.add_middleware(
         RequestTelemetry,
         trusted=TrustedPeers(settings.forwarded_allow_ips),
+        access_log=settings.access_log,
     )
     app.include_router(health.router)
     if settings.metrics_port is None:

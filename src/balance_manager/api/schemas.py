@@ -335,7 +335,10 @@ class HealthOut(OutputModel):
 
 class ReadyOut(OutputModel):
     """Readiness; each check (``database``, ``workers``, ``sweep``, ``queue``, ``outbox``,
-    ``listen``, ``stripe``) has ``ok`` and its figures; a check that could not run is null."""
+    ``listen``, ``stripe``, ``stripeEvents``) has ``ok`` and its figures; a check that could
+    not run is null. ``stripeEvents`` compares the newest Stripe event's API version with the
+    one the service is written against (a mismatch is the warning
+    ``stripe_event_api_version``)."""
 
     status: Literal["ready", "not_ready"]
     version: str
@@ -348,6 +351,7 @@ class ReadyOut(OutputModel):
     outbox: dict[str, Any] | None
     listen: dict[str, Any] | None
     stripe: dict[str, Any]
+    stripe_events: dict[str, Any] | None
 
 
 # --- recharges ---------------------------------------------------------------------------

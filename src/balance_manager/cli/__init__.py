@@ -9,6 +9,7 @@ shell over a use case (parse the options, run it, print).
     reports        report
     tokens         token
     demo sandbox   the offline demo and the Stripe sandbox
+    stripe_setup   the ``stripe`` group: the Stripe webhook endpoint (webhook-setup)
     status_tables  ``status``'s rendering
 
 May import every layer below it (usecases, store, payments, auth, domain, runtime — the

@@ -11,6 +11,9 @@ Help is rendered plain (``rich_markup_mode=None``): the rich layout labels every
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from balance_manager.cli import (
@@ -21,10 +24,12 @@ from balance_manager.cli import (
     reports,
     sandbox,
     service,
+    stripe_setup,
     tokens,
     users,
     webhooks,
 )
+from balance_manager.cli._shared import RootOptions, set_root_options
 
 HELP = """Stripe Balance Manager: prepaid balances kept topped up with Stripe.
 
@@ -32,6 +37,22 @@ Commands that create a secret print it alone on the last line of stdout, so scri
 capture it: KEY=$(balance-manager keys create --name ops | tail -n 1)
 """
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=HELP, rich_markup_mode=None)
+
+
+@app.callback()
+def root(
+    env_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--env-file",
+            metavar="FILE",
+            help="Read settings from FILE (they win over the environment's), e.g. the "
+            "running demo's: --env-file .demo/env",
+        ),
+    ] = None,
+) -> None:
+    set_root_options(RootOptions(env_file=env_file))
+
 
 for command in (
     service.migrate,
@@ -51,6 +72,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
 app.add_typer(recharges.app, name="recharges")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(stripe_setup.app, name="stripe")
 
 
 def main() -> None:

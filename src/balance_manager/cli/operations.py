@@ -3,13 +3,11 @@ workers) and ``reconcile`` (Stripe against the ledger)."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import typer
 
-from balance_manager.cli._shared import fail, read_settings
-from balance_manager.runtime import logs
+from balance_manager.cli._shared import fail, read_settings, require_schema, with_services
 
 
 def status() -> None:
@@ -19,6 +17,7 @@ def status() -> None:
     from balance_manager.cli.status_tables import render
 
     settings = read_settings()
+    require_schema(settings)
     try:
         render(settings)
     except Exception as exc:  # the database is unreachable or not migrated
@@ -43,12 +42,9 @@ def reconcile(
     import json
     from datetime import UTC, datetime
 
-    from balance_manager.runtime.compose import build_services
-    from balance_manager.store import migrate as migrations
     from balance_manager.usecases import reconcile as reconciling
 
     settings = read_settings()
-    logs.configure(settings.log_level, settings.log_format)
     if settings.stripe_secret_key is None:
         fail("STRIPE_SECRET_KEY is not set: there is no Stripe to reconcile with")
 
@@ -57,15 +53,11 @@ def reconcile(
     except ValueError:
         fail(f"--since {since!r} is neither an ISO time nor a duration like 36h or 7d")
 
-    async def run() -> reconciling.Report:
-        services = build_services(settings)
-        try:
-            await migrations.upgrade(services.engine)
-            return await reconciling.reconcile(services, since=start, repair=repair)
-        finally:
-            await services.aclose()
-
-    report = asyncio.run(run())
+    report = with_services(
+        settings,
+        lambda services: reconciling.reconcile(services, since=start, repair=repair),
+        payments=True,
+    )
     typer.echo(json.dumps(report.to_json(), indent=2) if as_json else reconciling.table(report))
     if report.differences:
         raise typer.Exit(1)

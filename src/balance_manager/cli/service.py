@@ -23,7 +23,6 @@ def migrate() -> None:
     """Bring the database schema up to date. Safe to run from several processes at once: on
     PostgreSQL an advisory lock lets one migrate while the others wait, then find nothing to do."""
     settings = read_settings()
-    logs.configure(settings.log_level, settings.log_format)
     migration = migrate_database(settings)
     if migration.applied:
         typer.echo(f"migrated from {migration.before or 'an empty database'} to {migration.after}")
@@ -166,7 +165,6 @@ def sweep() -> None:
     from balance_manager.usecases import sweep as sweeping
 
     settings = read_settings()
-    logs.configure(settings.log_level, settings.log_format)
     # The pass's own time (not start-up or migration) is what sweeping.sweep measures.
     swept = with_services(settings, sweeping.sweep, payments=True)
     typer.echo(

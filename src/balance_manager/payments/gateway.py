@@ -29,9 +29,9 @@ import hashlib
 import json
 import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import stripe
 import structlog
@@ -46,10 +46,16 @@ from balance_manager.payments.stripe_objects import (
     PaymentReversals,
     RefundInfo,
     SetupIntentInfo,
+    WebhookEndpointInfo,
 )
 from balance_manager.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+# The Stripe API version the service is written against: the one the pinned SDK sends with
+# every request (``Stripe-Version``). Webhook events must come in it too, so the webhook
+# endpoint is created with it (``balance-manager stripe webhook-setup``).
+PINNED_API_VERSION: str = stripe.api_version
 
 
 class GatewayError(Exception):
@@ -490,6 +496,61 @@ class StripeGateway:
         return session.url
 
     # ------------------------------------------------------------------ webhooks
+
+    async def list_webhook_endpoints(self) -> list[WebhookEndpointInfo]:
+        return [
+            stripe_objects.webhook_endpoint_info(endpoint)
+            async for endpoint in self._each(
+                "webhook_endpoints.list",
+                self._client.v1.webhook_endpoints.list_async,
+                {"limit": 100},
+            )
+        ]
+
+    async def create_webhook_endpoint(
+        self, *, url: str, events: Iterable[str], description: str
+    ) -> tuple[WebhookEndpointInfo, str]:
+        """A webhook endpoint in :data:`PINNED_API_VERSION` → (endpoint, its signing secret,
+        which Stripe shows only now)."""
+        key = _fresh_key("webhook-endpoint")
+        params: stripe.params.WebhookEndpointCreateParams = {
+            "url": url,
+            "enabled_events": cast(Any, sorted(events)),
+            "api_version": cast(Any, PINNED_API_VERSION),
+            "description": description,
+        }
+        endpoint = await self._call(
+            "webhook_endpoints.create",
+            lambda: self._client.v1.webhook_endpoints.create_async(
+                params=params, options={"idempotency_key": key}
+            ),
+        )
+        secret = endpoint.secret
+        assert secret is not None  # a new endpoint always has it
+        return stripe_objects.webhook_endpoint_info(endpoint), secret
+
+    async def update_webhook_endpoint(
+        self, endpoint_id: str, *, events: Iterable[str]
+    ) -> WebhookEndpointInfo:
+        """Set the endpoint's event types and enable it (its API version cannot change)."""
+        key = _fresh_key("webhook-endpoint")
+        params: stripe.params.WebhookEndpointUpdateParams = {
+            "enabled_events": cast(Any, sorted(events)),
+            "disabled": False,
+        }
+        endpoint = await self._call(
+            "webhook_endpoints.update",
+            lambda: self._client.v1.webhook_endpoints.update_async(
+                endpoint_id, params=params, options={"idempotency_key": key}
+            ),
+        )
+        return stripe_objects.webhook_endpoint_info(endpoint)
+
+    async def delete_webhook_endpoint(self, endpoint_id: str) -> None:
+        await self._call(
+            "webhook_endpoints.delete",
+            lambda: self._client.v1.webhook_endpoints.delete_async(endpoint_id),
+        )
 
     def construct_event(self, payload: bytes, signature_header: str | None) -> stripe.Event:
         """Verify ``Stripe-Signature`` against the endpoint secret, then parse.

@@ -7,6 +7,7 @@ to Stripe — that is ``gateway``, the one funnel, which returns these values.
     RefundInfo, DisputeInfo, PaymentReversals   refunds and disputes (``refund_info``,
                         ``dispute_info``)
     CardSummary, SetupIntentInfo                a saved card, a SetupIntent
+    WebhookEndpointInfo                         a Stripe webhook endpoint (never its secret)
     stripe_field, stripe_id, metadata           reading fields that may be absent (localstripe
                         omits many), ids that may come expanded, metadata as strings
 
@@ -76,6 +77,18 @@ class SetupIntentInfo:
     status: str
     customer_id: str | None
     payment_method_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEndpointInfo:
+    """A webhook endpoint of the Stripe account. ``api_version`` None: its events come in the
+    account's default version."""
+
+    id: str
+    url: str
+    api_version: str | None
+    enabled_events: frozenset[str]
+    enabled: bool
 
 
 # --------------------------------------------------------------------- reading fields
@@ -251,4 +264,14 @@ def setup_intent_info(intent: stripe.SetupIntent) -> SetupIntentInfo:
         status=intent.status,
         customer_id=stripe_id(intent.customer),
         payment_method_id=stripe_id(intent.payment_method),
+    )
+
+
+def webhook_endpoint_info(endpoint: object) -> WebhookEndpointInfo:
+    return WebhookEndpointInfo(
+        id=str(stripe_field(endpoint, "id")),
+        url=str(stripe_field(endpoint, "url")),
+        api_version=stripe_field(endpoint, "api_version"),
+        enabled_events=frozenset(stripe_field(endpoint, "enabled_events") or ()),
+        enabled=stripe_field(endpoint, "status") != "disabled",
     )

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from balance_manager.domain.states import RechargeStatus
 from balance_manager.store import webhooks
-from balance_manager.store.models import BalanceConfig, RechargeRecord, User
+from balance_manager.store.models import BalanceConfig, RechargeRecord, StripeEvent, User
 
 _USERS = cast(Table, User.__table__)
 _CONFIGS = cast(Table, BalanceConfig.__table__)
@@ -339,3 +339,30 @@ async def outbox(conn: AsyncConnection) -> Outbox:
     return Outbox(
         pending.undispatched_events + pending.pending_deliveries, pending.oldest_pending_at
     )
+
+
+# --------------------------------------------------------------------- Stripe events
+
+
+@dataclass(frozen=True, slots=True)
+class LastStripeEvent:
+    api_version: str
+    received_at: datetime
+
+
+async def last_stripe_event(conn: AsyncConnection) -> LastStripeEvent | None:
+    """The newest Stripe event that names its API version (``ix_stripe_events_received_at``
+    read backwards: one row)."""
+    row = (
+        await conn.execute(
+            select(StripeEvent.api_version, StripeEvent.received_at)
+            .where(StripeEvent.api_version.is_not(None))
+            .order_by(StripeEvent.received_at.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None or row.api_version is None:
+        return None
+    received = _utc(row.received_at)
+    assert received is not None
+    return LastStripeEvent(row.api_version, received)

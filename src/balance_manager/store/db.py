@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import structlog
 from asyncpg.exceptions import InterfaceError as DriverInterfaceError
 from asyncpg.exceptions import PostgresConnectionError
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -27,6 +28,15 @@ P = ParamSpec("P")
 R = TypeVar("R")
 log = structlog.get_logger(__name__)
 READ_ONLY = "balance_manager_read_only"
+
+
+def database_file(url: str) -> Path | None:
+    """The file of an SQLite URL (None for PostgreSQL or an in-memory database): commands that
+    only read check that it exists, since opening a missing one creates it."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:

@@ -21,11 +21,13 @@ import structlog
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from balance_manager.store.db import create_engine
+from balance_manager.store.db import create_engine, reader
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -56,6 +58,45 @@ def alembic_config(url: str | None = None) -> Config:
     if url is not None:
         config.set_main_option("sqlalchemy.url", url)
     return config
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """Where a database's schema stands against this version's migrations."""
+
+    current: str | None  # None: no schema at all
+    head: str
+    known: bool  # ``current`` is one of this version's revisions (False: a newer one's)
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None  # the package ships its migrations
+    return head
+
+
+async def schema(engine: AsyncEngine) -> Schema:
+    """Read the database's revision (nothing is written; on SQLite not even the write lock is
+    taken, so a running service's writes do not hold it up)."""
+    async with reader(engine).connect() as conn:
+        current = await conn.run_sync(
+            lambda c: MigrationContext.configure(c).get_current_revision()
+        )
+        await conn.rollback()
+    scripts = ScriptDirectory.from_config(alembic_config())
+    known = current is None
+    if current is not None:
+        try:
+            known = scripts.get_revision(current) is not None
+        except CommandError:
+            known = False
+    head = scripts.get_current_head()
+    assert head is not None
+    return Schema(current=current, head=head, known=known)
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> Migration:

@@ -350,12 +350,17 @@ class StripeEvent(Base):
     """Stripe webhook events already processed (deduplication) and what came of them."""
 
     __tablename__ = "stripe_events"
+    # /health/ready reads the newest event's version.
+    __table_args__ = (Index("ix_stripe_events_received_at", "received_at"),)
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     type: Mapped[str] = mapped_column(String(100))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column()
     outcome: Mapped[str | None] = mapped_column(String(255))
+    # The Stripe API version the event was rendered in (None: malformed, or received before
+    # this was recorded).
+    api_version: Mapped[str | None] = mapped_column(String(64))
 
 
 class OutboxEvent(Base):

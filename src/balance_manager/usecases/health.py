@@ -15,7 +15,12 @@ Not ready (503), with the reasons, when:
 - ``stripe_unreachable`` / ``stripe_rejected`` — Stripe cannot be reached, or refuses our
   key (checked with one cheap read at most every 30 s per process).
 
-A lost ``LISTEN`` connection is a warning only: workers still poll.
+Warnings only (ready stays true):
+
+- ``listen_disconnected`` — a lost ``LISTEN`` connection: workers still poll;
+- ``stripe_event_api_version`` — the newest Stripe event came in another API version than the
+  one the service is written against (the SDK's pinned version): the webhook endpoint was made
+  without it. ``balance-manager stripe webhook-setup --update`` replaces it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from balance_manager.payments.gateway import (
+    PINNED_API_VERSION,
     GatewayError,
     StripeGateway,
     StripeRejected,
@@ -102,6 +108,14 @@ class StripeCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class StripeEventsCheck:
+    ok: bool
+    expected_api_version: str
+    last_api_version: str | None
+    last_received_age_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Readiness:
     ready: bool
     reasons: list[str]
@@ -113,6 +127,7 @@ class Readiness:
     outbox: OutboxCheck | None
     listen: ListenCheck | None
     stripe: StripeCheck
+    stripe_events: StripeEventsCheck | None
 
 
 class StripeProbe:
@@ -172,6 +187,7 @@ class _Facts:
     workers: list[beats.Worker]
     queue: aggregates.Queue
     outbox: aggregates.Outbox
+    last_stripe_event: aggregates.LastStripeEvent | None
 
 
 async def _read(svc: Services, now: datetime) -> tuple[float, _Facts]:
@@ -182,6 +198,7 @@ async def _read(svc: Services, now: datetime) -> tuple[float, _Facts]:
             workers=await beats.recent(conn),
             queue=await aggregates.queue(conn, now=now),
             outbox=await aggregates.outbox(conn),
+            last_stripe_event=await aggregates.last_stripe_event(conn),
         )
         await conn.rollback()
     return latency, facts
@@ -225,6 +242,7 @@ async def readiness(svc: Services, *, listening: bool | None = None) -> Readines
             outbox=None,
             listen=listen,
             stripe=stripe,
+            stripe_events=None,
         )
     database = DatabaseCheck(True, backend, latency_ms=round(latency, 2))
 
@@ -279,6 +297,16 @@ async def readiness(svc: Services, *, listening: bool | None = None) -> Readines
     if not outbox.ok:
         reasons.append("outbox_backlog")
 
+    last = facts.last_stripe_event
+    stripe_events = StripeEventsCheck(
+        ok=last is None or last.api_version == PINNED_API_VERSION,
+        expected_api_version=PINNED_API_VERSION,
+        last_api_version=None if last is None else last.api_version,
+        last_received_age_seconds=None if last is None else _age(now, last.received_at),
+    )
+    if not stripe_events.ok:
+        warnings.append("stripe_event_api_version")
+
     return Readiness(
         ready=not reasons,
         reasons=reasons,
@@ -290,6 +318,7 @@ async def readiness(svc: Services, *, listening: bool | None = None) -> Readines
         outbox=outbox,
         listen=listen,
         stripe=stripe,
+        stripe_events=stripe_events,
     )
 
 

@@ -23,6 +23,10 @@ read first (``_PREFETCH``), then re-checked against the rows they lock.
 - ``customer.updated`` that changed ``invoice_settings.default_payment_method`` (the Customer
   Portal's "make default") → ours follows Stripe's current default.
 - ``customer.deleted`` → forget the customer and its card.
+
+These are :data:`HANDLED_EVENT_TYPES`, the event types the Stripe webhook endpoint is set up
+with. Each event's ``api_version`` is kept with its row: ``/health/ready`` warns when events
+arrive in another version than the one the service is written against.
 """
 
 from __future__ import annotations
@@ -262,16 +266,19 @@ async def customer_deleted(
     return "customer_forgotten"
 
 
+# Each event type the service acts on, and its handler: the one list, from which the Stripe
+# webhook endpoint's ``enabled_events`` are made (``balance-manager stripe webhook-setup``).
+_HANDLERS: dict[str, Handler] = {
+    **dict.fromkeys(_PAYMENT_INTENT, settle_payment_intent),
+    **dict.fromkeys(_CARD_EVENTS, sync_cards),
+    **dict.fromkeys(_REVERSAL_EVENTS, apply_reversals),
+    "customer.deleted": customer_deleted,
+}
+HANDLED_EVENT_TYPES: frozenset[str] = frozenset(_HANDLERS)
+
+
 def handler_for(event_type: str) -> Handler | None:
-    if event_type in _PAYMENT_INTENT:
-        return settle_payment_intent
-    if event_type in _CARD_EVENTS:
-        return sync_cards
-    if event_type in _REVERSAL_EVENTS:
-        return apply_reversals
-    if event_type == "customer.deleted":
-        return customer_deleted
-    return None
+    return _HANDLERS.get(event_type)
 
 
 # Handlers that read Stripe first, outside the event's transaction.
@@ -312,7 +319,13 @@ async def handle(svc: Services, event: Any) -> Handled:
             # event id's primary key and is rolled back whole.
             outcome = "ignored" if handler is None else await handler(svc, session, event, pre)
             session.add(
-                StripeEvent(id=event_id, type=kind, processed_at=svc.clock(), outcome=outcome[:255])
+                StripeEvent(
+                    id=event_id,
+                    type=kind,
+                    processed_at=svc.clock(),
+                    outcome=outcome[:255],
+                    api_version=_api_version(event),
+                )
             )
             try:
                 await session.flush()
@@ -323,6 +336,12 @@ async def handle(svc: Services, event: Any) -> Handled:
     log.info("stripe_event", event_id=event_id, type=kind, outcome=outcome)
     metrics.stripe_webhook_event(kind, outcome)
     return Handled(event_id, kind, outcome)
+
+
+def _api_version(event: Any) -> str | None:
+    """The version Stripe rendered the event in (``/health/ready`` compares it with ours)."""
+    version = stripe_field(event, "api_version")
+    return version[:64] if isinstance(version, str) and version else None
 
 
 def _duplicate(event_id: str, kind: str) -> Handled:

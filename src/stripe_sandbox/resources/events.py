@@ -26,6 +26,7 @@ KNOWN_TYPES = (
     "payment_intent.payment_failed",
     "payment_intent.requires_action",
     "payment_intent.canceled",
+    "payment_intent.processing",  # bank debits; accepted in enabled_events, never emitted here
     "charge.succeeded",
     "charge.failed",
     "charge.refunded",

@@ -55,7 +55,9 @@ def _outcomes(o: admin.Outcomes) -> out.OutcomesOut:
     )
 
 
-@router.get("/stats/recharges", response_model=out.RechargeStatsOut)
+@router.get(
+    "/stats/recharges", response_model=out.RechargeStatsOut, operation_id="getRechargeStats"
+)
 async def recharge_stats(
     svc: Svc,
     _: Operator,
@@ -88,7 +90,7 @@ async def recharge_stats(
     )
 
 
-@router.get("/stats/balances", response_model=out.BalanceStatsOut)
+@router.get("/stats/balances", response_model=out.BalanceStatsOut, operation_id="getBalanceStats")
 async def balance_stats(svc: Svc, _: Operator) -> out.BalanceStatsOut:
     """Users per balance bucket (negative, zero, 0–10, 10–100, … in major units) and the
     sum of balances, per currency."""
@@ -118,7 +120,7 @@ async def balance_stats(svc: Svc, _: Operator) -> out.BalanceStatsOut:
     )
 
 
-@router.get("/stats/users", response_model=out.UserStatsOut)
+@router.get("/stats/users", response_model=out.UserStatsOut, operation_id="getUserStats")
 async def user_stats(svc: Svc, _: Operator) -> out.UserStatsOut:
     """Users below their minimum, with a negative balance, paused, waiting for 3-D Secure…"""
     c = await admin.user_stats(svc)
@@ -133,7 +135,11 @@ async def user_stats(svc: Svc, _: Operator) -> out.UserStatsOut:
     )
 
 
-@router.get("/stats/payment-methods", response_model=out.PaymentMethodStatsOut)
+@router.get(
+    "/stats/payment-methods",
+    response_model=out.PaymentMethodStatsOut,
+    operation_id="getPaymentMethodStats",
+)
 async def payment_method_stats(svc: Svc, _: Operator) -> out.PaymentMethodStatsOut:
     """Users with and without a default card. (No breakdown by brand here: the
     ``balance_manager_default_card_brands`` metric has one.)"""
@@ -143,7 +149,7 @@ async def payment_method_stats(svc: Svc, _: Operator) -> out.PaymentMethodStatsO
     )
 
 
-@router.get("/recharges", response_model=out.RechargeListOut)
+@router.get("/recharges", response_model=out.RechargeListOut, operation_id="listAllRecharges")
 async def list_recharges(
     svc: Svc,
     _: Operator,
@@ -178,7 +184,9 @@ def _report(svc: Svc, kind: ReportKind, period: Period, fmt: ReportFormat) -> St
 Format = Annotated[ReportFormat, Query(alias="format", description="csv or json")]
 
 
-@router.get("/reports/recharges", response_class=StreamingResponse)
+@router.get(
+    "/reports/recharges", response_class=StreamingResponse, operation_id="getRechargeReport"
+)
 async def recharge_report(
     svc: Svc,
     _: Operator,
@@ -194,7 +202,7 @@ async def recharge_report(
     return _report(svc, ReportKind.RECHARGES, period, fmt)
 
 
-@router.get("/reports/ledger", response_class=StreamingResponse)
+@router.get("/reports/ledger", response_class=StreamingResponse, operation_id="getLedgerReport")
 async def ledger_report(
     svc: Svc,
     _: Operator,

@@ -32,12 +32,12 @@ PageNumber = Annotated[int, Query(ge=1, le=1_000_000)]
 Limit = Annotated[int, Query(ge=1, le=100)]
 
 
-@router.get("/status/{userId}", response_model=schemas.StatusOut)
+@router.get("/status/{userId}", response_model=schemas.StatusOut, operation_id="getStatus")
 async def get_status(user_id: UserId, svc: Svc) -> schemas.StatusOut:
     return presenters.status(await recharges.status(svc, user_id))
 
 
-@router.get("/config/{userId}", response_model=schemas.ConfigOut)
+@router.get("/config/{userId}", response_model=schemas.ConfigOut, operation_id="getConfig")
 async def get_config(user_id: UserId, svc: Svc) -> schemas.ConfigOut:
     found = await accounts.config(svc, user_id)
     return presenters.config(found.config, found.currency)
@@ -63,7 +63,7 @@ async def _update_config(
     return presenters.config(result.config, result.currency, result.warnings)
 
 
-@router.put("/config/{userId}", response_model=schemas.ConfigOut)
+@router.put("/config/{userId}", response_model=schemas.ConfigOut, operation_id="updateConfig")
 async def put_config(
     user_id: UserId, body: schemas.ConfigIn, svc: Svc, caller: Caller
 ) -> schemas.ConfigOut:
@@ -76,7 +76,7 @@ async def put_config(
     return await _update_config(user_id, body, svc, caller)
 
 
-@router.patch("/config/{userId}", response_model=schemas.ConfigOut)
+@router.patch("/config/{userId}", response_model=schemas.ConfigOut, operation_id="patchConfig")
 async def patch_config(
     user_id: UserId, body: schemas.ConfigIn, svc: Svc, caller: Caller
 ) -> schemas.ConfigOut:
@@ -84,7 +84,7 @@ async def patch_config(
     return await _update_config(user_id, body, svc, caller)
 
 
-@router.get("/history/{userId}", response_model=schemas.HistoryOut)
+@router.get("/history/{userId}", response_model=schemas.HistoryOut, operation_id="getHistory")
 async def get_history(
     user_id: UserId, svc: Svc, page: PageNumber = 1, limit: Limit = 20
 ) -> schemas.HistoryOut:
@@ -101,6 +101,7 @@ _USAGE_IN = TypeAdapter(schemas.UsageIn)
 
 @router.post(
     "/usage/{userId}",
+    operation_id="recordUsage",
     response_model=schemas.UsageOut,
     openapi_extra={
         "parameters": [
@@ -149,7 +150,7 @@ async def record_usage(request: Request) -> Response:
     )
 
 
-@router.post("/usage", response_model=schemas.BatchUsageOut)
+@router.post("/usage", response_model=schemas.BatchUsageOut, operation_id="recordUsageBatch")
 async def record_usage_batch(
     body: schemas.BatchUsageIn, svc: Svc, _: Operator
 ) -> schemas.BatchUsageOut:
@@ -177,7 +178,7 @@ async def record_usage_batch(
     )
 
 
-@router.post("/adjust/{userId}", response_model=schemas.UsageOut)
+@router.post("/adjust/{userId}", response_model=schemas.UsageOut, operation_id="adjustBalance")
 async def adjust(user_id: OperatorUserId, body: schemas.AdjustIn, svc: Svc) -> schemas.UsageOut:
     """Grant (positive) or remove (negative) credit with a reason; idempotent like usage.
     Operator only."""
@@ -192,7 +193,7 @@ async def adjust(user_id: OperatorUserId, body: schemas.AdjustIn, svc: Svc) -> s
     return presenters.recorded(recorded)
 
 
-@router.get("/ledger/{userId}", response_model=schemas.LedgerOut)
+@router.get("/ledger/{userId}", response_model=schemas.LedgerOut, operation_id="getLedger")
 async def get_ledger(
     user_id: UserId, svc: Svc, page: PageNumber = 1, limit: Limit = 20
 ) -> schemas.LedgerOut:

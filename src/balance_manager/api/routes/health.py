@@ -19,7 +19,7 @@ from balance_manager.usecases import health as checks
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=schemas.HealthOut)
+@router.get("/health", response_model=schemas.HealthOut, operation_id="getHealth")
 async def health() -> schemas.HealthOut:
     return schemas.HealthOut(status="ok", version=__version__)
 
@@ -34,6 +34,7 @@ def _camel(value: Any) -> Any:
 
 @router.get(
     "/health/ready",
+    operation_id="getReadiness",
     response_model=schemas.ReadyOut,
     responses={503: {"model": schemas.ReadyOut}},
 )

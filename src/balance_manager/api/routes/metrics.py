@@ -14,6 +14,7 @@ router = APIRouter(tags=["metrics"])
 
 @router.get(
     "/metrics",
+    operation_id="getMetrics",
     response_class=Response,
     responses={200: {"content": {exposition.CONTENT_TYPE: {}}}},
 )

@@ -69,7 +69,7 @@ def _default_out(change: cards.DefaultChange) -> DefaultOut:
     )
 
 
-@router.get("/methods/{userId}", response_model=MethodsOut)
+@router.get("/methods/{userId}", response_model=MethodsOut, operation_id="listPaymentMethods")
 async def list_methods(user_id: UserId, svc: Svc) -> MethodsOut:
     """The user's saved cards, read from Stripe. Reading also repairs our default: if the
     default card is gone (removed in the Customer Portal) or the user has none while cards
@@ -92,7 +92,9 @@ async def list_methods(user_id: UserId, svc: Svc) -> MethodsOut:
     )
 
 
-@router.post("/setup-intent/{userId}", response_model=SetupIntentOut)
+@router.post(
+    "/setup-intent/{userId}", response_model=SetupIntentOut, operation_id="createSetupIntent"
+)
 async def create_setup_intent(user_id: UserId, svc: Svc) -> SetupIntentOut:
     """A SetupIntent to save a card for off-session recharges (the Payment Element confirms
     it in the browser). The user's Stripe customer is created on first use."""
@@ -100,7 +102,9 @@ async def create_setup_intent(user_id: UserId, svc: Svc) -> SetupIntentOut:
     return SetupIntentOut(client_secret=client_secret, setup_intent_id=setup_intent_id)
 
 
-@router.post("/setup-intent/{userId}/complete", response_model=DefaultOut)
+@router.post(
+    "/setup-intent/{userId}/complete", response_model=DefaultOut, operation_id="completeSetupIntent"
+)
 async def complete_setup_intent(user_id: UserId, body: SetupCompleteIn, svc: Svc) -> DefaultOut:
     """What the success page reports. Verified against Stripe: the SetupIntent must belong
     to this user's customer (else 404) and have succeeded (else 409); then its card becomes
@@ -108,7 +112,7 @@ async def complete_setup_intent(user_id: UserId, body: SetupCompleteIn, svc: Svc
     return _default_out(await cards.complete_setup_intent(svc, user_id, body.setup_intent_id))
 
 
-@router.post("/portal/{userId}", response_model=PortalOut)
+@router.post("/portal/{userId}", response_model=PortalOut, operation_id="createPortalSession")
 async def create_portal(user_id: UserId, svc: Svc, body: PortalIn | None = None) -> PortalOut:
     """A Stripe Customer Portal link. ``returnUrl`` must be on an allowed origin
     (``PUBLIC_BASE_URL``'s, plus ``ALLOWED_RETURN_ORIGINS``); it defaults to the service's
@@ -117,7 +121,11 @@ async def create_portal(user_id: UserId, svc: Svc, body: PortalIn | None = None)
     return PortalOut(portal_url=url)
 
 
-@router.delete("/methods/{userId}/{paymentMethodId}", response_model=DefaultOut)
+@router.delete(
+    "/methods/{userId}/{paymentMethodId}",
+    response_model=DefaultOut,
+    operation_id="deletePaymentMethod",
+)
 async def delete_method(
     user_id: UserId, svc: Svc, payment_method_id: str = PaymentMethodId
 ) -> DefaultOut:
@@ -127,7 +135,11 @@ async def delete_method(
     return _default_out(await cards.remove_card(svc, user_id, payment_method_id))
 
 
-@router.post("/methods/{userId}/{paymentMethodId}/default", response_model=DefaultOut)
+@router.post(
+    "/methods/{userId}/{paymentMethodId}/default",
+    response_model=DefaultOut,
+    operation_id="setDefaultPaymentMethod",
+)
 async def set_default_method(
     user_id: UserId, svc: Svc, payment_method_id: str = PaymentMethodId
 ) -> DefaultOut:

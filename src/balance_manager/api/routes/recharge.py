@@ -20,7 +20,7 @@ RechargeId = Annotated[str, Path(alias="rechargeId", max_length=64)]
 Caller = Annotated[Principal, Depends(get_principal)]
 
 
-@router.post("/{userId}", response_model=schemas.RechargeOut)
+@router.post("/{userId}", response_model=schemas.RechargeOut, operation_id="rechargeNow")
 async def recharge_now(
     user_id: UserId, svc: Svc, caller: Caller, body: schemas.RechargeIn | None = None
 ) -> schemas.RechargeOut:
@@ -39,7 +39,9 @@ async def recharge_now(
     return presenters.manual_recharge(outcome)
 
 
-@router.get("/{userId}/{rechargeId}", response_model=schemas.RechargeActionOut)
+@router.get(
+    "/{userId}/{rechargeId}", response_model=schemas.RechargeActionOut, operation_id="getRecharge"
+)
 async def get_recharge(
     user_id: UserId, recharge_id: RechargeId, svc: Svc
 ) -> schemas.RechargeActionOut:
@@ -50,7 +52,11 @@ async def get_recharge(
     )
 
 
-@router.post("/{userId}/{rechargeId}/refresh", response_model=schemas.RechargeActionOut)
+@router.post(
+    "/{userId}/{rechargeId}/refresh",
+    response_model=schemas.RechargeActionOut,
+    operation_id="refreshRecharge",
+)
 async def refresh_recharge(
     user_id: UserId, recharge_id: RechargeId, svc: Svc
 ) -> schemas.RechargeActionOut:
@@ -61,7 +67,11 @@ async def refresh_recharge(
     )
 
 
-@router.post("/{userId}/{rechargeId}/cancel", response_model=schemas.RechargeActionOut)
+@router.post(
+    "/{userId}/{rechargeId}/cancel",
+    response_model=schemas.RechargeActionOut,
+    operation_id="cancelRecharge",
+)
 async def cancel_recharge(
     user_id: UserId, recharge_id: RechargeId, svc: Svc
 ) -> schemas.RechargeActionOut:
@@ -73,7 +83,9 @@ async def cancel_recharge(
     )
 
 
-@router.post("/{userId}/{rechargeId}/refund", response_model=schemas.RefundOut)
+@router.post(
+    "/{userId}/{rechargeId}/refund", response_model=schemas.RefundOut, operation_id="refundRecharge"
+)
 async def refund_recharge(
     user_id: OperatorUserId,
     recharge_id: RechargeId,

@@ -37,7 +37,7 @@ class WebhookOut(OutputModel):
     outcome: str
 
 
-@router.post("/stripe", response_model=WebhookOut)
+@router.post("/stripe", response_model=WebhookOut, operation_id="receiveStripeEvent")
 async def stripe_webhook(
     request: Request,
     svc: Svc,

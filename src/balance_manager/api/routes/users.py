@@ -17,7 +17,7 @@ from balance_manager.web import links
 router = APIRouter(prefix="/api/users", tags=["users"], route_class=DecimalJSONRoute)
 
 
-@router.post("", status_code=201, response_model=schemas.UserOut)
+@router.post("", status_code=201, response_model=schemas.UserOut, operation_id="createUser")
 async def create_user(body: schemas.CreateUserIn, svc: Svc, _: Operator) -> schemas.UserOut:
     """Create a user with a balance config. Operator only."""
     user, _config = await accounts.create_user(
@@ -38,7 +38,7 @@ async def create_user(body: schemas.CreateUserIn, svc: Svc, _: Operator) -> sche
     return presenters.user(user)
 
 
-@router.get("", response_model=admin_schemas.UserListOut)
+@router.get("", response_model=admin_schemas.UserListOut, operation_id="listUsers")
 async def list_users(
     svc: Svc,
     _: Operator,
@@ -55,7 +55,7 @@ async def list_users(
     )
 
 
-@router.patch("/{userId}", response_model=schemas.UserOut)
+@router.patch("/{userId}", response_model=schemas.UserOut, operation_id="updateUser")
 async def patch_user(
     user_id: OperatorUserId, body: admin_schemas.UserPatchIn, svc: Svc
 ) -> schemas.UserOut:
@@ -63,12 +63,17 @@ async def patch_user(
     return presenters.user(await accounts.change_email(svc, user_id, body.email))
 
 
-@router.get("/{userId}", response_model=schemas.UserOut)
+@router.get("/{userId}", response_model=schemas.UserOut, operation_id="getUser")
 async def get_user(user_id: UserId, svc: Svc) -> schemas.UserOut:
     return presenters.user(await accounts.user(svc, user_id))
 
 
-@router.post("/{userId}/tokens", status_code=201, response_model=schemas.TokenOut)
+@router.post(
+    "/{userId}/tokens",
+    status_code=201,
+    response_model=schemas.TokenOut,
+    operation_id="createUserToken",
+)
 async def mint_token(
     user_id: OperatorUserId, ctx: Context, body: schemas.TokenIn | None = None
 ) -> schemas.TokenOut:

@@ -29,7 +29,12 @@ PageNumber = Annotated[int, Query(ge=1, le=1_000_000)]
 Limit = Annotated[int, Query(ge=1, le=100)]
 
 
-@router.post("", status_code=201, response_model=schemas.CreatedWebhookEndpointOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=schemas.CreatedWebhookEndpointOut,
+    operation_id="createWebhookEndpoint",
+)
 async def create_endpoint(
     body: schemas.WebhookEndpointIn, svc: Svc
 ) -> schemas.CreatedWebhookEndpointOut:
@@ -47,7 +52,7 @@ async def create_endpoint(
     return presenters.created_webhook_endpoint(created)
 
 
-@router.get("", response_model=schemas.WebhookEndpointsOut)
+@router.get("", response_model=schemas.WebhookEndpointsOut, operation_id="listWebhookEndpoints")
 async def list_endpoints(
     svc: Svc, page: PageNumber = 1, limit: Limit = 100
 ) -> schemas.WebhookEndpointsOut:
@@ -58,12 +63,16 @@ async def list_endpoints(
     )
 
 
-@router.get("/{endpointId}", response_model=schemas.WebhookEndpointOut)
+@router.get(
+    "/{endpointId}", response_model=schemas.WebhookEndpointOut, operation_id="getWebhookEndpoint"
+)
 async def get_endpoint(endpoint_id: EndpointId, svc: Svc) -> schemas.WebhookEndpointOut:
     return presenters.webhook_endpoint(await webhooks.get_endpoint(svc, endpoint_id))
 
 
-@router.patch("/{endpointId}", response_model=schemas.WebhookEndpointOut)
+@router.patch(
+    "/{endpointId}", response_model=schemas.WebhookEndpointOut, operation_id="updateWebhookEndpoint"
+)
 async def update_endpoint(
     endpoint_id: EndpointId, body: schemas.WebhookEndpointPatchIn, svc: Svc
 ) -> schemas.WebhookEndpointOut:
@@ -80,14 +89,18 @@ async def update_endpoint(
     return presenters.webhook_endpoint(await webhooks.update_endpoint(svc, endpoint_id, changes))
 
 
-@router.delete("/{endpointId}", status_code=204)
+@router.delete("/{endpointId}", status_code=204, operation_id="deleteWebhookEndpoint")
 async def delete_endpoint(endpoint_id: EndpointId, svc: Svc) -> Response:
     """Delete the endpoint, its deliveries and their log."""
     await webhooks.delete_endpoint(svc, endpoint_id)
     return Response(status_code=204)
 
 
-@router.get("/{endpointId}/deliveries", response_model=schemas.WebhookDeliveriesOut)
+@router.get(
+    "/{endpointId}/deliveries",
+    response_model=schemas.WebhookDeliveriesOut,
+    operation_id="listWebhookDeliveries",
+)
 async def list_deliveries(
     endpoint_id: EndpointId,
     svc: Svc,
@@ -103,7 +116,11 @@ async def list_deliveries(
     )
 
 
-@router.get("/{endpointId}/deliveries/{deliveryId}", response_model=schemas.WebhookDeliveryLogOut)
+@router.get(
+    "/{endpointId}/deliveries/{deliveryId}",
+    response_model=schemas.WebhookDeliveryLogOut,
+    operation_id="getWebhookDelivery",
+)
 async def get_delivery(
     endpoint_id: EndpointId, delivery_id: DeliveryId, svc: Svc
 ) -> schemas.WebhookDeliveryLogOut:
@@ -111,14 +128,24 @@ async def get_delivery(
     return presenters.webhook_delivery_log(await webhooks.delivery(svc, endpoint_id, delivery_id))
 
 
-@router.post("/{endpointId}/resend", status_code=202, response_model=schemas.ResendOut)
+@router.post(
+    "/{endpointId}/resend",
+    status_code=202,
+    response_model=schemas.ResendOut,
+    operation_id="resendWebhookEvent",
+)
 async def resend(endpoint_id: EndpointId, body: schemas.ResendIn, svc: Svc) -> schemas.ResendOut:
     """Send one event to this endpoint again (the same ``webhook-id``), soon, by the worker."""
     targets = await webhooks.resend(svc, body.event_id, endpoint_id=endpoint_id)
     return schemas.ResendOut(event_id=body.event_id, endpoint_ids=targets)
 
 
-@router.post("/{endpointId}/recover", status_code=202, response_model=schemas.RecoverOut)
+@router.post(
+    "/{endpointId}/recover",
+    status_code=202,
+    response_model=schemas.RecoverOut,
+    operation_id="recoverWebhookDeliveries",
+)
 async def recover(endpoint_id: EndpointId, body: schemas.RecoverIn, svc: Svc) -> schemas.RecoverOut:
     """Send again everything since ``since`` that this endpoint wants and did not get: failed
     deliveries and the events that came while it was disabled."""
