@@ -11,6 +11,10 @@ Retry schedule: attempt *n* failed → the next one waits ``base × 2^(n-1)`` se
 ``max_delay``; no attempt is scheduled later than ``retry_period`` after the delivery was
 created (then it is ``failed``). An endpoint whose every attempt has failed for
 ``disable_after`` is disabled.
+
+Fair delivery (:func:`pick_fairly`): endpoints take turns for a worker's slots; one on
+probation (never delivered to yet, or failing) has one delivery in flight at a time and all of
+them share half the slots, so hanging or failing receivers cannot delay the healthy ones.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ import base64
 import json
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from standardwebhooks import Webhook
@@ -100,14 +105,21 @@ def new_secret() -> str:
 
 
 def check_url(url: str) -> str:
-    """An absolute http(s) URL (the operator's own receiver)."""
+    """An absolute http(s) URL (the operator's own receiver), without spaces, control
+    characters or credentials. (The sender's parser and the address rule check it further.)"""
     url = url.strip()
-    parts = urlsplit(url)
     if len(url) > MAX_URL_LENGTH:
         raise InvalidEndpoint(f"url must be at most {MAX_URL_LENGTH} characters", "url")
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise InvalidEndpoint("url must not contain spaces or control characters", "url")
+    try:
+        parts = urlsplit(url)
+        host, username, password = parts.hostname, parts.username, parts.password
+    except ValueError as exc:  # e.g. "http://[::1/x": an unclosed or invalid IPv6 address
+        raise InvalidEndpoint(f"url is not a valid URL: {exc}", "url") from None
+    if parts.scheme not in {"http", "https"} or not host:
         raise InvalidEndpoint("url must be an http(s) URL such as https://example.com/hook", "url")
-    if parts.username or parts.password:
+    if username or password:
         raise InvalidEndpoint("url must not carry credentials; verify the signature", "url")
     return url
 
@@ -151,25 +163,76 @@ def fan_out(
 Job = TypeVar("Job")
 
 
+@dataclass(frozen=True, slots=True)
+class Shares:
+    """How one worker shares its delivery slots among endpoints (see :func:`pick_fairly`)."""
+
+    slots: int  # WEBHOOK_CONCURRENCY
+    per_endpoint: int  # WEBHOOK_ENDPOINT_CONCURRENCY: in flight to one healthy endpoint
+
+    @property
+    def probation_slots(self) -> int:
+        """What endpoints on probation hold between them: half the slots, one each."""
+        return max(1, self.slots // 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate(Generic[Job]):
+    """A due delivery (``job``) to an endpoint, which may be on probation: never delivered
+    to yet, or failing."""
+
+    endpoint_id: str
+    probation: bool
+    job: Job
+
+
 def pick_fairly(
-    candidates: Sequence[tuple[str, Job]],
+    candidates: Sequence[Candidate[Job]],
     *,
     busy: Mapping[str, int],
-    per_endpoint: int,
-    limit: int,
+    probation: AbstractSet[str] = frozenset(),
+    shares: Shares,
 ) -> list[Job]:
-    """From due deliveries (``(endpoint_id, job)``, oldest first), at most ``limit``, and at
-    most ``per_endpoint`` in flight per endpoint counting the ``busy`` ones: a dead receiver
-    holds a few slots, never all of them."""
-    taken: dict[str, int] = dict(busy)
+    """Which due deliveries to start now, given ``busy`` (deliveries in flight per endpoint)
+    and ``probation`` (endpoints in flight that were on probation when claimed).
+
+    - Endpoints take turns: each gets one delivery before any gets a second (round robin),
+      healthy endpoints before those on probation, each group in the order of its oldest due
+      delivery (``candidates`` come oldest first).
+    - A healthy endpoint has at most ``per_endpoint`` in flight.
+    - An endpoint on probation has at most one in flight, and all of them together at most
+      ``probation_slots``: however many receivers hang or fail (each attempt bounded by the
+      timeout), the other half of the slots stays for the healthy ones.
+    """
+    queues: dict[str, list[Job]] = {}
+    on_probation = set(probation)
+    for candidate in candidates:
+        queues.setdefault(candidate.endpoint_id, []).append(candidate.job)
+        if candidate.probation:
+            on_probation.add(candidate.endpoint_id)
+    turns = sorted(queues, key=lambda endpoint: endpoint in on_probation)  # stable: oldest first
+    taken = dict(busy)
+    free = shares.slots - sum(busy.values())
+    probation_free = shares.probation_slots - sum(
+        count for endpoint, count in busy.items() if endpoint in on_probation
+    )
     picked: list[Job] = []
-    for endpoint_id, job in candidates:
-        if len(picked) >= limit:
-            break
-        if taken.get(endpoint_id, 0) >= per_endpoint:
-            continue
-        taken[endpoint_id] = taken.get(endpoint_id, 0) + 1
-        picked.append(job)
+    for turn in range(max(map(len, queues.values()), default=0)):
+        for endpoint in turns:
+            if free <= 0:
+                return picked
+            queue, held = queues[endpoint], taken.get(endpoint, 0)
+            if turn >= len(queue):
+                continue
+            if endpoint in on_probation:
+                if held >= 1 or probation_free <= 0:
+                    continue
+                probation_free -= 1
+            elif held >= shares.per_endpoint:
+                continue
+            picked.append(queue[turn])
+            taken[endpoint] = held + 1
+            free -= 1
     return picked
 
 

@@ -2,8 +2,11 @@
 beside its recharge loop, as a task of its own, so a slow receiver never delays a recharge.
 
 It keeps up to ``WEBHOOK_CONCURRENCY`` deliveries in flight and claims more as soon as one
-finishes (never waiting for a whole batch, so one dead receiver cannot stall the others), at
-most a few per endpoint. Between passes it waits for a slot to free up, or polls every
+finishes (never waiting for a whole batch, so one dead receiver cannot stall the others),
+sharing the slots fairly (``domain.webhooks.pick_fairly``): endpoints take turns, a healthy one
+holds at most ``WEBHOOK_ENDPOINT_CONCURRENCY``, and those on probation (never delivered to, or
+failing) one each and half the slots between them. Each attempt is bounded by
+``WEBHOOK_TIMEOUT_SECONDS``. Between passes it waits for a slot to free up, or polls every
 ``WEBHOOK_POLL_SECONDS`` with one read that takes no lock.
 """
 
@@ -15,6 +18,7 @@ from collections import Counter
 
 import structlog
 
+from balance_manager.domain.webhooks import Shares
 from balance_manager.senders.webhook import Sender
 from balance_manager.store.webhooks import Due
 from balance_manager.usecases import webhooks
@@ -22,10 +26,11 @@ from balance_manager.usecases.services import Services
 
 log = structlog.get_logger(__name__)
 
-PER_ENDPOINT = 8  # deliveries in flight to one endpoint, per worker
-
 
 class Dispatcher:
+    """``sender`` defaults to one that checks every address against WEBHOOK_ALLOWED_NETWORKS'
+    policy (tests hand in one with their own resolver)."""
+
     def __init__(
         self,
         svc: Services,
@@ -33,15 +38,24 @@ class Dispatcher:
         concurrency: int,
         poll_interval: float,
         timeout: float,
-        per_endpoint: int = PER_ENDPOINT,
+        per_endpoint: int | None = None,
+        sender: Sender | None = None,
     ) -> None:
         self.svc = svc
         self.concurrency = concurrency
         self.poll_interval = poll_interval
-        self.per_endpoint = per_endpoint
-        self.sender = Sender(timeout=timeout)
+        self.shares = Shares(
+            slots=concurrency,
+            per_endpoint=per_endpoint or svc.settings.webhook_endpoint_concurrency,
+        )
+        self.sender = sender or Sender(
+            timeout=timeout,
+            check=svc.settings.webhook_address_policy.refusal,
+            connections=concurrency,
+        )
         self.delivered = 0  # attempts made by this dispatcher (any outcome)
-        self._in_flight: dict[asyncio.Task[None], str] = {}
+        # Each delivery in flight: its endpoint, and whether that was on probation.
+        self._in_flight: dict[asyncio.Task[None], tuple[str, bool]] = {}
 
     @classmethod
     def from_services(cls, svc: Services) -> Dispatcher:
@@ -61,13 +75,13 @@ class Dispatcher:
         await webhooks.fan_out(self.svc)
         jobs = await webhooks.claim(
             self.svc,
-            limit=self.concurrency - len(self._in_flight),
-            busy=Counter(self._in_flight.values()),
-            per_endpoint=self.per_endpoint,
+            busy=Counter(endpoint for endpoint, _ in self._in_flight.values()),
+            probation={endpoint for endpoint, probation in self._in_flight.values() if probation},
+            shares=self.shares,
         )
         for job in jobs:
             task = asyncio.create_task(self._send(job))
-            self._in_flight[task] = job.endpoint_id
+            self._in_flight[task] = (job.endpoint_id, job.probation)
             task.add_done_callback(self._finished)
         return len(jobs)
 
