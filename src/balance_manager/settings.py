@@ -243,9 +243,9 @@ class Settings(BaseSettings):
         default=16,
         ge=2,
         le=256,
-        description="Deliveries in flight per worker. Endpoints on probation (never delivered "
-        "to yet, or failing) share at most half of them, one each; see "
-        "docs/concepts/operator-webhooks.md.",
+        description="Delivery slots per worker. Endpoints on probation (never delivered to yet, "
+        "failing, or slow to answer) hold at most half of them, one each; the other half is "
+        "the healthy endpoints'. See docs/concepts/operator-webhooks.md.",
     )
     webhook_endpoint_concurrency: int = Field(
         default=4,

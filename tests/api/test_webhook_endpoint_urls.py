@@ -38,9 +38,13 @@ INTERNAL = [
     "http://0x7f000001/",  # in hexadecimal
     "http://017700000001/",  # in octal
     "http://127.1/",  # shortened
+    "http://0x7f.0x0.0x0.0x1/",
+    "http://127.0.0.1./",  # with the root's dot
     "http://169.254.169.254/latest/meta-data/",  # cloud metadata
     "http://[::ffff:127.0.0.1]:3000/",  # IPv4-mapped IPv6
     "http://[::ffff:7f00:1]/",
+    "http://[0:0:0:0:0:ffff:127.0.0.1]/",
+    "http://[::ffff:0:7f00:1]/",  # IPv4-translated
     "http://[::ffff:169.254.169.254]/",
     "http://[64:ff9b::a9fe:a9fe]/",  # NAT64 of the metadata address
     "http://[fe80::1]/",

@@ -7,6 +7,7 @@ connection been made, it would have recorded the request."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from balance_manager.runtime.dispatcher import Dispatcher
 from balance_manager.senders.webhook import Sender
@@ -100,3 +101,22 @@ async def test_an_allowed_name_is_connected_to_at_its_checked_address_with_its_h
         assert len(receiver.verified(secret)) == 1
     (delivery,) = await deliveries(svc, hook)
     assert (delivery.status, delivery.last_status_code) == ("succeeded", 200)
+
+
+async def test_proxies_from_the_environment_are_not_used(
+    svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy would connect on our behalf, past the check: webhooks go direct."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    with Receiver() as receiver:
+        hook, _ = await endpoint(svc, receiver.url)
+        dispatcher = Dispatcher.from_services(svc)
+        try:
+            await add_events(svc)
+            assert await dispatcher.run_once() == 1
+        finally:
+            await dispatcher.drain()
+        assert len(receiver.got()) == 1
+    (delivery,) = await deliveries(svc, hook)
+    assert delivery.status == "succeeded"

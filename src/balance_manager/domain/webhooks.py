@@ -13,8 +13,10 @@ created (then it is ``failed``). An endpoint whose every attempt has failed for
 ``disable_after`` is disabled.
 
 Fair delivery (:func:`pick_fairly`): endpoints take turns for a worker's slots; one on
-probation (never delivered to yet, or failing) has one delivery in flight at a time and all of
-them share half the slots, so hanging or failing receivers cannot delay the healthy ones.
+probation (never delivered to yet, failing, or with an attempt waiting for more than a second)
+has one delivery in flight at a time and all of them share half the slots; the other half is
+the healthy endpoints' whatever else is in flight, so hanging or failing receivers cannot
+delay the healthy ones.
 """
 
 from __future__ import annotations
@@ -169,11 +171,24 @@ class Shares:
 
     slots: int  # WEBHOOK_CONCURRENCY
     per_endpoint: int  # WEBHOOK_ENDPOINT_CONCURRENCY: in flight to one healthy endpoint
+    slow_after: float = 1.0  # seconds: an attempt still waiting puts its endpoint on probation
+    trust_for: float = 60.0  # seconds an endpoint that answered stays trusted
 
     @property
     def probation_slots(self) -> int:
         """What endpoints on probation hold between them: half the slots, one each."""
         return max(1, self.slots // 2)
+
+    @property
+    def healthy_slots(self) -> int:
+        """The slots kept for healthy endpoints whatever those on probation hold."""
+        return max(1, self.slots - self.probation_slots)
+
+    @property
+    def most_in_flight(self) -> int:
+        """The hard limit: attempts that turned slow may hold up to three times the slots
+        more (each ends within the timeout) before even healthy endpoints wait."""
+        return 4 * self.slots
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,18 +206,28 @@ def pick_fairly(
     *,
     busy: Mapping[str, int],
     probation: AbstractSet[str] = frozenset(),
+    trusted: Mapping[str, float] | None = None,
     shares: Shares,
 ) -> list[Job]:
-    """Which due deliveries to start now, given ``busy`` (deliveries in flight per endpoint)
-    and ``probation`` (endpoints in flight that were on probation when claimed).
+    """Which due deliveries to start now, given what the worker has in flight: ``busy``
+    (deliveries per endpoint), ``probation`` (endpoints in flight that are on probation:
+    claimed so, or with an attempt in flight for longer than ``slow_after``) and ``trusted``
+    (endpoints that answered one of its attempts a moment ago → when, on any clock).
 
-    - Endpoints take turns: each gets one delivery before any gets a second (round robin),
-      healthy endpoints before those on probation, each group in the order of its oldest due
-      delivery (``candidates`` come oldest first).
-    - A healthy endpoint has at most ``per_endpoint`` in flight.
-    - An endpoint on probation has at most one in flight, and all of them together at most
-      ``probation_slots``: however many receivers hang or fail (each attempt bounded by the
-      timeout), the other half of the slots stays for the healthy ones.
+    - Endpoints take turns: each gets one delivery before any gets a second (round robin);
+      trusted endpoints first, the one that answered last first, then the other healthy
+      ones, then those on probation, each in the order of its oldest due delivery
+      (``candidates`` come oldest first).
+    - An endpoint on probation — never delivered to, failing, or slow right now — has one
+      delivery in flight at most, and all of them together ``probation_slots`` at most.
+    - A healthy endpoint has at most ``per_endpoint`` in flight. Healthy endpoints use any
+      free slot, and ``healthy_slots`` are theirs whatever is in flight elsewhere (an attempt
+      that turns slow counts on probation's side), up to ``most_in_flight`` in all; trusted
+      endpoints have ``healthy_slots`` of their own even past that.
+
+    So however many receivers hang or fail, they hold probation's half of the slots plus the
+    attempts that were healthy when they started (each ends within the timeout), and the
+    endpoints that answer keep their share.
     """
     queues: dict[str, list[Job]] = {}
     on_probation = set(probation)
@@ -210,29 +235,43 @@ def pick_fairly(
         queues.setdefault(candidate.endpoint_id, []).append(candidate.job)
         if candidate.probation:
             on_probation.add(candidate.endpoint_id)
-    turns = sorted(queues, key=lambda endpoint: endpoint in on_probation)  # stable: oldest first
+
+    answered = trusted or {}
+
+    def group(endpoint: str) -> int:
+        """0: trusted, 1: healthy, 2: on probation."""
+        if endpoint in on_probation:
+            return 2
+        return 0 if endpoint in answered else 1
+
+    # Stable: within a group, the oldest due delivery first.
+    turns = sorted(queues, key=lambda e: (group(e), -answered.get(e, 0.0) if group(e) == 0 else 0))
     taken = dict(busy)
-    free = shares.slots - sum(busy.values())
-    probation_free = shares.probation_slots - sum(
-        count for endpoint, count in busy.items() if endpoint in on_probation
-    )
+    held = [0, 0, 0]
+    for endpoint, count in busy.items():
+        held[group(endpoint)] += count
     picked: list[Job] = []
     for turn in range(max(map(len, queues.values()), default=0)):
         for endpoint in turns:
-            if free <= 0:
-                return picked
-            queue, held = queues[endpoint], taken.get(endpoint, 0)
+            queue, mine, kind = queues[endpoint], taken.get(endpoint, 0), group(endpoint)
+            total = sum(held)
             if turn >= len(queue):
                 continue
-            if endpoint in on_probation:
-                if held >= 1 or probation_free <= 0:
+            if kind == 2:
+                if mine >= 1 or held[2] >= shares.probation_slots or total >= shares.slots:
                     continue
-                probation_free -= 1
-            elif held >= shares.per_endpoint:
+            elif mine >= shares.per_endpoint:
+                continue
+            elif kind == 1:
+                if total >= shares.most_in_flight:
+                    continue
+                if total >= shares.slots and held[0] + held[1] >= shares.healthy_slots:
+                    continue
+            elif total >= shares.slots and held[0] >= shares.healthy_slots:
                 continue
             picked.append(queue[turn])
-            taken[endpoint] = held + 1
-            free -= 1
+            taken[endpoint] = mine + 1
+            held[kind] += 1
     return picked
 
 

@@ -4,8 +4,10 @@ beside its recharge loop, as a task of its own, so a slow receiver never delays 
 It keeps up to ``WEBHOOK_CONCURRENCY`` deliveries in flight and claims more as soon as one
 finishes (never waiting for a whole batch, so one dead receiver cannot stall the others),
 sharing the slots fairly (``domain.webhooks.pick_fairly``): endpoints take turns, a healthy one
-holds at most ``WEBHOOK_ENDPOINT_CONCURRENCY``, and those on probation (never delivered to, or
-failing) one each and half the slots between them. Each attempt is bounded by
+holds at most ``WEBHOOK_ENDPOINT_CONCURRENCY``, and those on probation (never delivered to,
+failing, or with an attempt here waiting for more than a second) one each and half the slots
+between them; the other half is kept for healthy endpoints, first for those that answered it
+a moment ago. Each attempt is bounded by
 ``WEBHOOK_TIMEOUT_SECONDS``. Between passes it waits for a slot to free up, or polls every
 ``WEBHOOK_POLL_SECONDS`` with one read that takes no lock.
 """
@@ -14,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter
+from dataclasses import dataclass
 
 import structlog
 
@@ -25,6 +29,13 @@ from balance_manager.usecases import webhooks
 from balance_manager.usecases.services import Services
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    endpoint_id: str
+    probation: bool  # the endpoint was on probation when this delivery was claimed
+    started: float  # time.monotonic()
 
 
 class Dispatcher:
@@ -51,11 +62,12 @@ class Dispatcher:
         self.sender = sender or Sender(
             timeout=timeout,
             check=svc.settings.webhook_address_policy.refusal,
-            connections=concurrency,
+            resolver_threads=concurrency,
         )
         self.delivered = 0  # attempts made by this dispatcher (any outcome)
-        # Each delivery in flight: its endpoint, and whether that was on probation.
-        self._in_flight: dict[asyncio.Task[None], tuple[str, bool]] = {}
+        self._in_flight: dict[asyncio.Task[None], _InFlight] = {}
+        # When each endpoint last answered one of this dispatcher's attempts (2xx).
+        self._answered: dict[str, float] = {}
 
     @classmethod
     def from_services(cls, svc: Services) -> Dispatcher:
@@ -73,15 +85,25 @@ class Dispatcher:
         if not await webhooks.has_work(self.svc):
             return 0
         await webhooks.fan_out(self.svc)
+        now = time.monotonic()
+        slow_since, trusted_since = now - self.shares.slow_after, now - self.shares.trust_for
+        for endpoint, at in list(self._answered.items()):
+            if at < trusted_since:
+                del self._answered[endpoint]
         jobs = await webhooks.claim(
             self.svc,
-            busy=Counter(endpoint for endpoint, _ in self._in_flight.values()),
-            probation={endpoint for endpoint, probation in self._in_flight.values() if probation},
+            busy=Counter(f.endpoint_id for f in self._in_flight.values()),
+            probation={
+                f.endpoint_id
+                for f in self._in_flight.values()
+                if f.probation or f.started < slow_since
+            },
+            trusted=dict(self._answered),
             shares=self.shares,
         )
         for job in jobs:
             task = asyncio.create_task(self._send(job))
-            self._in_flight[task] = (job.endpoint_id, job.probation)
+            self._in_flight[task] = _InFlight(job.endpoint_id, job.probation, time.monotonic())
             task.add_done_callback(self._finished)
         return len(jobs)
 
@@ -90,7 +112,9 @@ class Dispatcher:
 
     async def _send(self, job: Due) -> None:
         try:
-            await webhooks.deliver(self.svc, self.sender, job)
+            sent = await webhooks.deliver(self.svc, self.sender, job)
+            if sent.ok:
+                self._answered[job.endpoint_id] = time.monotonic()
         except Exception:  # the lease runs out and the delivery is tried again
             log.exception("webhook_delivery_failed", delivery_id=job.delivery_id)
         finally:

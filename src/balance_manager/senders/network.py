@@ -68,9 +68,10 @@ class ThreadedResolver:
 
 
 def literal(host: str) -> IPAddress | None:
-    """The address when ``host`` is written as one (``127.0.0.1``, ``::1``), else None."""
+    """The address when ``host`` is written as one (``127.0.0.1``, ``127.0.0.1.``, ``::1``),
+    else None."""
     try:
-        return ipaddress.ip_address(host)
+        return ipaddress.ip_address(host.removesuffix("."))
     except ValueError:
         return None
 

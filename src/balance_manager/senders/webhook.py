@@ -88,9 +88,11 @@ class Sender:
     """POSTs with one connection pool per process; close with :meth:`aclose`.
 
     ``check`` judges every address connected to; ``resolve`` turns names into addresses (by
-    default the system's resolver in threads of the sender's own — the seam tests fill);
-    ``connections`` bounds the pool (the dispatcher's concurrency); ``ssl_context`` defaults
-    to httpx's (certifi's roots, ``SSL_CERT_FILE``)."""
+    default the system's resolver in ``resolver_threads`` threads of the sender's own — the
+    seam tests fill); ``ssl_context`` defaults to httpx's (certifi's roots,
+    ``SSL_CERT_FILE``). The connection pool has no limit of its own: the dispatcher decides
+    how many deliveries are in flight (a limit here would make a healthy endpoint's request
+    queue behind hanging ones)."""
 
     def __init__(
         self,
@@ -98,16 +100,15 @@ class Sender:
         timeout: float,
         check: AddressCheck,
         resolve: Resolver | None = None,
-        connections: int = 100,
+        resolver_threads: int = 16,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.timeout = timeout
         self.check = check
         self._own_resolver: ThreadedResolver | None = None
         if resolve is None:
-            resolve = self._own_resolver = ThreadedResolver(connections)
+            resolve = self._own_resolver = ThreadedResolver(resolver_threads)
         self.resolve = resolve
-        self.connections = connections
         self.ssl_context = ssl_context
         self._client: httpx.AsyncClient | None = None
 
@@ -116,7 +117,6 @@ class Sender:
             transport = _GuardedTransport(
                 GuardedBackend(self.check, resolve=self.resolve),
                 ssl_context=self.ssl_context or httpx.create_ssl_context(),
-                connections=self.connections,
             )
             self._client = httpx.AsyncClient(
                 transport=transport,
@@ -180,13 +180,11 @@ class _GuardedTransport(httpx.AsyncBaseTransport):
     backend (httpx takes no network backend as a parameter; a transport is its public way to
     plug in)."""
 
-    def __init__(
-        self, backend: GuardedBackend, *, ssl_context: ssl.SSLContext, connections: int
-    ) -> None:
+    def __init__(self, backend: GuardedBackend, *, ssl_context: ssl.SSLContext) -> None:
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context,
-            max_connections=connections,
-            max_keepalive_connections=min(connections, 20),
+            max_connections=None,
+            max_keepalive_connections=20,
             network_backend=backend,
         )
 

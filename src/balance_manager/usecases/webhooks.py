@@ -343,15 +343,14 @@ async def claim(
     *,
     busy: Mapping[str, int] | None = None,
     probation: AbstractSet[str] = frozenset(),
+    trusted: Mapping[str, float] | None = None,
     shares: rules.Shares | None = None,
 ) -> list[store.Due]:
     """Lease due deliveries to the caller into its free slots, fairly between endpoints
-    (``domain.webhooks.pick_fairly``; ``busy`` and ``probation``: the caller's deliveries in
-    flight), and commit."""
+    (``domain.webhooks.pick_fairly``: ``busy``, ``probation`` and ``trusted`` say what the
+    caller has in flight and which endpoints answered it lately), and commit."""
     shares = shares or delivery_shares(svc.settings)
     busy = busy or {}
-    if sum(busy.values()) >= shares.slots:
-        return []
     now = svc.clock()
     lease_until = now + delivery_rules(svc.settings).lease
     async with svc.engine.begin() as conn:
@@ -360,6 +359,7 @@ async def claim(
             [rules.Candidate(c.endpoint_id, c.probation, c.delivery_id) for c in found],
             busy=busy,
             probation=probation,
+            trusted=trusted,
             shares=shares,
         )
         return await store.lease(conn, picked, now=now, until=lease_until)
