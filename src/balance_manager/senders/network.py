@@ -52,8 +52,9 @@ async def system_resolve(host: str, port: int) -> list[str]:
 
 class ThreadedResolver:
     """The operating system's resolver in threads of its own: a receiver whose DNS hangs ties
-    up these (each lookup bounded by the attempt's timeout), never the default threads the
-    rest of the process resolves with — Stripe's calls included."""
+    up these (the attempt stops waiting at its timeout; the thread is free again when the
+    system's resolver gives up), never the default threads the rest of the process resolves
+    with — Stripe's calls included."""
 
     def __init__(self, threads: int) -> None:
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="webhook-dns")
