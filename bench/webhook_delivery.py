@@ -27,6 +27,7 @@ from pathlib import Path
 
 from sqlalchemy import select, text
 
+from balance_manager.auth.secret_box import new_key
 from balance_manager.runtime.compose import build_services
 from balance_manager.runtime.dispatcher import Dispatcher
 from balance_manager.settings import load_settings
@@ -57,7 +58,12 @@ def _percentile(values: list[float], q: float) -> float:
 
 async def run(url: str, events: int, receiver: str) -> None:
     await migrate.upgrade_database(url)
-    settings = load_settings(database_url=url, _env_file=None)
+    settings = load_settings(
+        database_url=url,
+        webhook_allowed_networks="127.0.0.0/8",  # the local receiver
+        secrets_key=new_key(),
+        _env_file=None,
+    )
     svc = build_services(settings, engine=create_engine(url))
     await webhooks.create_endpoint(svc, webhooks.NewEndpoint(url=receiver))
 

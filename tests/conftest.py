@@ -46,6 +46,10 @@ logs.configure("info", "console")
 
 POSTGRES_ADMIN_URL = postgres_admin_url()
 TOKEN_SECRET = "test-signing-secret-" + "x" * 32
+# Encrypts operator webhook secrets at rest (a Fernet key: 32 url-safe base64 bytes).
+SECRETS_KEY = "dGVzdC1zZWNyZXRzLWtleS1vZi0zMi1ieXRlcy0hISE="
+# The tests' webhook receivers listen on 127.0.0.1: allowed explicitly, as for development.
+ALLOWED_NETWORKS = "127.0.0.0/8"
 
 
 async def _pg_admin(statement: str) -> None:
@@ -124,6 +128,8 @@ def settings(database_url: str) -> Settings:
         token_signing_secret=TOKEN_SECRET,
         db_pool_size=20,
         db_max_overflow=40,
+        secrets_key=SECRETS_KEY,
+        webhook_allowed_networks=ALLOWED_NETWORKS,
         _env_file=None,
     )
 

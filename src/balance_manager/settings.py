@@ -17,8 +17,9 @@ from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from balance_manager.auth import secret_box
 from balance_manager.auth.tokens import MAX_TTL_SECONDS, MIN_TTL_SECONDS
-from balance_manager.domain import money
+from balance_manager.domain import addresses, money
 from balance_manager.domain.policy import FeeMode, FeeRule, RechargeRules
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./balance-manager.db"
@@ -246,9 +247,31 @@ class Settings(BaseSettings):
     )
     webhook_concurrency: int = Field(
         default=16,
-        ge=1,
+        ge=2,
         le=256,
-        description="Deliveries in flight per worker (at most 8 to one endpoint).",
+        description="Delivery slots per worker. Endpoints on probation (never delivered to yet, "
+        "failing, or slow to answer) hold at most half of them, one each; the other half is "
+        "the healthy endpoints'. See docs/concepts/operator-webhooks.md.",
+    )
+    webhook_endpoint_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Deliveries in flight to one healthy endpoint, per worker.",
+    )
+    webhook_allowed_networks: str = Field(
+        default="",
+        description="Comma-separated addresses and CIDR networks that operator webhooks may "
+        "reach although they are not public (e.g. `127.0.0.0/8,10.1.0.0/16` for development "
+        "or internal receivers). Empty: only public addresses; loopback, private, link-local, "
+        "multicast, unspecified and reserved ones are refused, checked on every connection.",
+    )
+    secrets_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key(s) that encrypt operator webhook secrets at rest, "
+        "comma-separated: the first encrypts, all decrypt (rotation). Required once webhook "
+        'endpoints exist; make one with `python -c "from cryptography.fernet import Fernet; '
+        'print(Fernet.generate_key().decode())"`.',
     )
     health_worker_stale_seconds: int = Field(
         default=60,
@@ -355,6 +378,30 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        addresses.parse_networks(value)
+        return value
+
+    @field_validator("secrets_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _secrets_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            secret_box.parse_keys(value.get_secret_value())
+        return value
+
+    @property
+    def webhook_address_policy(self) -> addresses.AddressPolicy:
+        """Where operator webhooks may connect. (Not cached: ``model_copy`` would carry a
+        cached value over to a copy with other networks.)"""
+        return addresses.AddressPolicy(addresses.parse_networks(self.webhook_allowed_networks))
 
     @field_validator("token_signing_secret")
     @classmethod

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import TOKEN_SECRET
+from tests.conftest import ALLOWED_NETWORKS, SECRETS_KEY, TOKEN_SECRET
 
 CLI = [sys.executable, "-m", "balance_manager"]
 
@@ -23,6 +23,8 @@ def run(
         **os.environ,
         "DATABASE_URL": database_url,
         "TOKEN_SIGNING_SECRET": TOKEN_SECRET,
+        "SECRETS_KEY": SECRETS_KEY,
+        "WEBHOOK_ALLOWED_NETWORKS": ALLOWED_NETWORKS,
         **env,
     }
     result = subprocess.run(

@@ -123,10 +123,15 @@ def test_fan_out_follows_each_filter() -> None:
 
 
 def test_pick_fairly_caps_each_endpoint() -> None:
-    due = [("dead", f"d{i}") for i in range(10)] + [("ok", "o1"), ("ok", "o2")]
-    assert rules.pick_fairly(due, busy={}, per_endpoint=2, limit=10) == ["d0", "d1", "o1", "o2"]
-    assert rules.pick_fairly(due, busy={"dead": 2}, per_endpoint=2, limit=10) == ["o1", "o2"]
-    assert rules.pick_fairly(due, busy={}, per_endpoint=4, limit=3) == ["d0", "d1", "d2"]
+    """More in test_webhook_fairness.py."""
+    due = [rules.Candidate("dead", False, f"d{i}") for i in range(10)] + [
+        rules.Candidate("ok", False, "o1"),
+        rules.Candidate("ok", False, "o2"),
+    ]
+    shares = rules.Shares(slots=10, per_endpoint=2)
+    assert rules.pick_fairly(due, busy={}, shares=shares) == ["d0", "o1", "d1", "o2"]
+    assert rules.pick_fairly(due, busy={"dead": 2}, shares=shares) == ["o1", "o2"]
+    assert rules.pick_fairly(due, busy={}, shares=rules.Shares(3, 4)) == ["d0", "o1", "d1"]
 
 
 # --------------------------------------------------------------------- balance.low

@@ -26,6 +26,8 @@ class Request:
     body: bytes
     headers: dict[str, str]
     answer: int | str  # the status sent, or HANG
+    path: str = "/"
+    received_at: float = field(default_factory=time.time)  # when its body had arrived
 
     @property
     def id(self) -> str:
@@ -59,7 +61,7 @@ class Receiver:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with receiver._lock:
                     answer = receiver.script.pop(0) if receiver.script else 200
-                    receiver.requests.append(Request(body, headers, answer))
+                    receiver.requests.append(Request(body, headers, answer, self.path))
                 if answer == HANG:
                     receiver._released.wait(120)
                     status = 200

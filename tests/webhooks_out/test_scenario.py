@@ -130,7 +130,8 @@ async def test_a_receiver_that_never_answers_does_not_delay_the_next_recharge(
         running = asyncio.create_task(worker.run(stop))
         try:
             await e.usage(first, 250, "u1", operator)
-            await until(lambda: len(silent.got()) >= 2, what="the first events' POSTs")
+            # One POST at a time: an endpoint never delivered to is on probation.
+            await until(lambda: len(silent.got()) >= 1, what="the first event's POST")
             assert await _status(e, first) == "succeeded"
 
             # Events, in order: the POSTs are in flight; the next recharge starts and settles.

@@ -173,6 +173,18 @@ def with_services(
         fail(exc.message)
     except GatewayError as exc:
         fail(f"Stripe: {exc.message}")
+    except ConfigError as exc:  # a setting the database shows is needed (SECRETS_KEY)
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def seal_webhook_secrets(settings: Settings) -> None:
+    """Start-up (``serve``, ``worker``): the operator webhook secrets encrypted under the
+    first SECRETS_KEY; stops with one line naming SECRETS_KEY when secrets exist and it is
+    missing or cannot decrypt them."""
+    from balance_manager.usecases import webhooks
+
+    with_services(settings, webhooks.seal_secrets)
 
 
 def with_gateway(settings: Settings, work: Callable[[StripeGateway], Awaitable[T]]) -> T:

@@ -223,6 +223,7 @@ def run_demo(*, port: int, sandbox_port: int = 0, data_dir: Path, verbose: bool 
     import stripe
     import uvicorn
 
+    from balance_manager.auth.secret_box import new_key
     from balance_manager.runtime import logs
     from balance_manager.runtime.compose import create_app
     from stripe_sandbox import start_background
@@ -247,6 +248,10 @@ def run_demo(*, port: int, sandbox_port: int = 0, data_dir: Path, verbose: bool 
             stripe_api_base=sandbox.base_url,
             stripe_js_url=f"{sandbox.base_url}/v3/",  # the sandbox's Stripe.js stand-in
             recharge_check_interval=10,
+            # Operator webhooks: receivers on this machine are allowed (the demo's only
+            # kind), and their secrets are encrypted under a key of this run's own.
+            webhook_allowed_networks="127.0.0.0/8",
+            secrets_key=new_key(),
         )
         settings = settings.model_copy(update=_quiet(settings, verbose=verbose))
         logs.configure(settings.log_level, settings.log_format)

@@ -13,6 +13,7 @@ from balance_manager.cli._shared import (
     fail,
     migrate_database,
     read_settings,
+    seal_webhook_secrets,
     with_services,
 )
 from balance_manager.runtime import gc_tuning, logs
@@ -69,6 +70,7 @@ def serve(
     except ConfigError as exc:
         fail(str(exc))
     migrate_database(settings)
+    seal_webhook_secrets(settings)
     options: dict[str, Any] = {
         "host": host or settings.host,
         "port": port or settings.port,
@@ -121,6 +123,7 @@ def worker() -> None:
         fail("STRIPE_SECRET_KEY is not set: the worker has nothing to charge with")
     configure_tracing()
     migrate_database(settings)
+    seal_webhook_secrets(settings)
 
     async def run() -> None:
         services = build_services(settings)

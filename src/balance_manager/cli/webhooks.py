@@ -90,6 +90,19 @@ def delete(endpoint_id: str) -> None:
     typer.echo(f"deleted {endpoint_id}")
 
 
+@app.command("seal-secrets")
+def seal_secrets() -> None:
+    """Encrypt every endpoint secret under the first SECRETS_KEY (rotation: after putting a
+    new key first, before removing the old one). serve and worker do it at start-up too."""
+    from balance_manager.usecases import webhooks
+
+    sealed = with_services(read_settings(), webhooks.seal_secrets)
+    typer.echo(
+        f"{sealed.encrypted} encrypted, {sealed.reencrypted} re-encrypted under the first key, "
+        f"{sealed.current} already under it"
+    )
+
+
 @app.command("deliveries")
 def deliveries(
     endpoint_id: str,

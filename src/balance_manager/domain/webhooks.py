@@ -11,6 +11,12 @@ Retry schedule: attempt *n* failed → the next one waits ``base × 2^(n-1)`` se
 ``max_delay``; no attempt is scheduled later than ``retry_period`` after the delivery was
 created (then it is ``failed``). An endpoint whose every attempt has failed for
 ``disable_after`` is disabled.
+
+Fair delivery (:func:`pick_fairly`): endpoints take turns for a worker's slots; one on
+probation (never delivered to yet, failing, or with an attempt waiting for more than a second)
+has one delivery in flight at a time and all of them share half the slots; the other half is
+the healthy endpoints' whatever else is in flight, so hanging or failing receivers cannot
+delay the healthy ones.
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ import base64
 import json
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from standardwebhooks import Webhook
@@ -100,14 +107,21 @@ def new_secret() -> str:
 
 
 def check_url(url: str) -> str:
-    """An absolute http(s) URL (the operator's own receiver)."""
+    """An absolute http(s) URL (the operator's own receiver), without spaces, control
+    characters or credentials. (The sender's parser and the address rule check it further.)"""
     url = url.strip()
-    parts = urlsplit(url)
     if len(url) > MAX_URL_LENGTH:
         raise InvalidEndpoint(f"url must be at most {MAX_URL_LENGTH} characters", "url")
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise InvalidEndpoint("url must not contain spaces or control characters", "url")
+    try:
+        parts = urlsplit(url)
+        host, username, password = parts.hostname, parts.username, parts.password
+    except ValueError as exc:  # e.g. "http://[::1/x": an unclosed or invalid IPv6 address
+        raise InvalidEndpoint(f"url is not a valid URL: {exc}", "url") from None
+    if parts.scheme not in {"http", "https"} or not host:
         raise InvalidEndpoint("url must be an http(s) URL such as https://example.com/hook", "url")
-    if parts.username or parts.password:
+    if username or password:
         raise InvalidEndpoint("url must not carry credentials; verify the signature", "url")
     return url
 
@@ -151,25 +165,113 @@ def fan_out(
 Job = TypeVar("Job")
 
 
+@dataclass(frozen=True, slots=True)
+class Shares:
+    """How one worker shares its delivery slots among endpoints (see :func:`pick_fairly`)."""
+
+    slots: int  # WEBHOOK_CONCURRENCY
+    per_endpoint: int  # WEBHOOK_ENDPOINT_CONCURRENCY: in flight to one healthy endpoint
+    slow_after: float = 1.0  # seconds: an attempt still waiting puts its endpoint on probation
+    trust_for: float = 60.0  # seconds an endpoint that answered stays trusted
+
+    @property
+    def probation_slots(self) -> int:
+        """What endpoints on probation hold between them: half the slots, one each."""
+        return max(1, self.slots // 2)
+
+    @property
+    def healthy_slots(self) -> int:
+        """The slots kept for healthy endpoints whatever those on probation hold."""
+        return max(1, self.slots - self.probation_slots)
+
+    @property
+    def most_in_flight(self) -> int:
+        """The hard limit: attempts that turned slow may hold up to three times the slots
+        more (each ends within the timeout) before even healthy endpoints wait."""
+        return 4 * self.slots
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate(Generic[Job]):
+    """A due delivery (``job``) to an endpoint, which may be on probation: never delivered
+    to yet, or failing."""
+
+    endpoint_id: str
+    probation: bool
+    job: Job
+
+
 def pick_fairly(
-    candidates: Sequence[tuple[str, Job]],
+    candidates: Sequence[Candidate[Job]],
     *,
     busy: Mapping[str, int],
-    per_endpoint: int,
-    limit: int,
+    probation: AbstractSet[str] = frozenset(),
+    trusted: Mapping[str, float] | None = None,
+    shares: Shares,
 ) -> list[Job]:
-    """From due deliveries (``(endpoint_id, job)``, oldest first), at most ``limit``, and at
-    most ``per_endpoint`` in flight per endpoint counting the ``busy`` ones: a dead receiver
-    holds a few slots, never all of them."""
-    taken: dict[str, int] = dict(busy)
+    """Which due deliveries to start now, given what the worker has in flight: ``busy``
+    (deliveries per endpoint), ``probation`` (endpoints in flight that are on probation:
+    claimed so, or with an attempt in flight for longer than ``slow_after``) and ``trusted``
+    (endpoints that answered one of its attempts a moment ago → when, on any clock).
+
+    - Endpoints take turns: each gets one delivery before any gets a second (round robin);
+      trusted endpoints first, the one that answered last first, then the other healthy
+      ones, then those on probation, each in the order of its oldest due delivery
+      (``candidates`` come oldest first).
+    - An endpoint on probation — never delivered to, failing, or slow right now — has one
+      delivery in flight at most, and all of them together ``probation_slots`` at most.
+    - A healthy endpoint has at most ``per_endpoint`` in flight. Healthy endpoints use any
+      free slot, and ``healthy_slots`` are theirs whatever is in flight elsewhere (an attempt
+      that turns slow counts on probation's side), up to ``most_in_flight`` in all; trusted
+      endpoints have ``healthy_slots`` of their own even past that.
+
+    So however many receivers hang or fail, they hold probation's half of the slots plus the
+    attempts that were healthy when they started (each ends within the timeout), and the
+    endpoints that answer keep their share.
+    """
+    queues: dict[str, list[Job]] = {}
+    on_probation = set(probation)
+    for candidate in candidates:
+        queues.setdefault(candidate.endpoint_id, []).append(candidate.job)
+        if candidate.probation:
+            on_probation.add(candidate.endpoint_id)
+
+    answered = trusted or {}
+
+    def group(endpoint: str) -> int:
+        """0: trusted, 1: healthy, 2: on probation."""
+        if endpoint in on_probation:
+            return 2
+        return 0 if endpoint in answered else 1
+
+    # Stable: within a group, the oldest due delivery first.
+    turns = sorted(queues, key=lambda e: (group(e), -answered.get(e, 0.0) if group(e) == 0 else 0))
+    taken = dict(busy)
+    held = [0, 0, 0]
+    for endpoint, count in busy.items():
+        held[group(endpoint)] += count
     picked: list[Job] = []
-    for endpoint_id, job in candidates:
-        if len(picked) >= limit:
-            break
-        if taken.get(endpoint_id, 0) >= per_endpoint:
-            continue
-        taken[endpoint_id] = taken.get(endpoint_id, 0) + 1
-        picked.append(job)
+    for turn in range(max(map(len, queues.values()), default=0)):
+        for endpoint in turns:
+            queue, mine, kind = queues[endpoint], taken.get(endpoint, 0), group(endpoint)
+            total = sum(held)
+            if turn >= len(queue):
+                continue
+            if kind == 2:
+                if mine >= 1 or held[2] >= shares.probation_slots or total >= shares.slots:
+                    continue
+            elif mine >= shares.per_endpoint:
+                continue
+            elif kind == 1:
+                if total >= shares.most_in_flight:
+                    continue
+                if total >= shares.slots and held[0] + held[1] >= shares.healthy_slots:
+                    continue
+            elif total >= shares.slots and held[0] >= shares.healthy_slots:
+                continue
+            picked.append(queue[turn])
+            taken[endpoint] = mine + 1
+            held[kind] += 1
     return picked
 
 

@@ -2,8 +2,13 @@
 beside its recharge loop, as a task of its own, so a slow receiver never delays a recharge.
 
 It keeps up to ``WEBHOOK_CONCURRENCY`` deliveries in flight and claims more as soon as one
-finishes (never waiting for a whole batch, so one dead receiver cannot stall the others), at
-most a few per endpoint. Between passes it waits for a slot to free up, or polls every
+finishes (never waiting for a whole batch, so one dead receiver cannot stall the others),
+sharing the slots fairly (``domain.webhooks.pick_fairly``): endpoints take turns, a healthy one
+holds at most ``WEBHOOK_ENDPOINT_CONCURRENCY``, and those on probation (never delivered to,
+failing, or with an attempt here waiting for more than a second) one each and half the slots
+between them; the other half is kept for healthy endpoints, first for those that answered it
+a moment ago. Each attempt is bounded by
+``WEBHOOK_TIMEOUT_SECONDS``. Between passes it waits for a slot to free up, or polls every
 ``WEBHOOK_POLL_SECONDS`` with one read that takes no lock.
 """
 
@@ -11,10 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter
+from dataclasses import dataclass
 
 import structlog
 
+from balance_manager.domain.webhooks import Shares
 from balance_manager.senders.webhook import Sender
 from balance_manager.store.webhooks import Due
 from balance_manager.usecases import webhooks
@@ -22,10 +30,18 @@ from balance_manager.usecases.services import Services
 
 log = structlog.get_logger(__name__)
 
-PER_ENDPOINT = 8  # deliveries in flight to one endpoint, per worker
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    endpoint_id: str
+    probation: bool  # the endpoint was on probation when this delivery was claimed
+    started: float  # time.monotonic()
 
 
 class Dispatcher:
+    """``sender`` defaults to one that checks every address against WEBHOOK_ALLOWED_NETWORKS'
+    policy (tests hand in one with their own resolver)."""
+
     def __init__(
         self,
         svc: Services,
@@ -33,15 +49,25 @@ class Dispatcher:
         concurrency: int,
         poll_interval: float,
         timeout: float,
-        per_endpoint: int = PER_ENDPOINT,
+        per_endpoint: int | None = None,
+        sender: Sender | None = None,
     ) -> None:
         self.svc = svc
         self.concurrency = concurrency
         self.poll_interval = poll_interval
-        self.per_endpoint = per_endpoint
-        self.sender = Sender(timeout=timeout)
+        self.shares = Shares(
+            slots=concurrency,
+            per_endpoint=per_endpoint or svc.settings.webhook_endpoint_concurrency,
+        )
+        self.sender = sender or Sender(
+            timeout=timeout,
+            check=svc.settings.webhook_address_policy.refusal,
+            resolver_threads=concurrency,
+        )
         self.delivered = 0  # attempts made by this dispatcher (any outcome)
-        self._in_flight: dict[asyncio.Task[None], str] = {}
+        self._in_flight: dict[asyncio.Task[None], _InFlight] = {}
+        # When each endpoint last answered one of this dispatcher's attempts (2xx).
+        self._answered: dict[str, float] = {}
 
     @classmethod
     def from_services(cls, svc: Services) -> Dispatcher:
@@ -59,15 +85,25 @@ class Dispatcher:
         if not await webhooks.has_work(self.svc):
             return 0
         await webhooks.fan_out(self.svc)
+        now = time.monotonic()
+        slow_since, trusted_since = now - self.shares.slow_after, now - self.shares.trust_for
+        for endpoint, at in list(self._answered.items()):
+            if at < trusted_since:
+                del self._answered[endpoint]
         jobs = await webhooks.claim(
             self.svc,
-            limit=self.concurrency - len(self._in_flight),
-            busy=Counter(self._in_flight.values()),
-            per_endpoint=self.per_endpoint,
+            busy=Counter(f.endpoint_id for f in self._in_flight.values()),
+            probation={
+                f.endpoint_id
+                for f in self._in_flight.values()
+                if f.probation or f.started < slow_since
+            },
+            trusted=dict(self._answered),
+            shares=self.shares,
         )
         for job in jobs:
             task = asyncio.create_task(self._send(job))
-            self._in_flight[task] = job.endpoint_id
+            self._in_flight[task] = _InFlight(job.endpoint_id, job.probation, time.monotonic())
             task.add_done_callback(self._finished)
         return len(jobs)
 
@@ -76,7 +112,9 @@ class Dispatcher:
 
     async def _send(self, job: Due) -> None:
         try:
-            await webhooks.deliver(self.svc, self.sender, job)
+            sent = await webhooks.deliver(self.svc, self.sender, job)
+            if sent.ok:
+                self._answered[job.endpoint_id] = time.monotonic()
         except Exception:  # the lease runs out and the delivery is tried again
             log.exception("webhook_delivery_failed", delivery_id=job.delivery_id)
         finally:

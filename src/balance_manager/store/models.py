@@ -389,19 +389,26 @@ class OutboxEvent(Base):
 
 class WebhookEndpoint(Base):
     """Where the operator receives events. The secret signs deliveries, so it is kept (it
-    cannot be a one-way hash) and shown only when created."""
+    cannot be a one-way hash), encrypted under SECRETS_KEY (``auth.secret_box``), and shown
+    only when created."""
 
     __tablename__ = "webhook_endpoints"
+    __table_args__ = (CheckConstraint("secret_form IN ('clear', 'fernet')", name="secret_form"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     url: Mapped[str] = mapped_column(String(2048))
     description: Mapped[str | None] = mapped_column(String(255))
-    secret: Mapped[str] = mapped_column(String(128))
+    # The secret as stored, in the form ``secret_form`` says: ``fernet`` (encrypted), or
+    # ``clear`` for rows written before encryption, which start-up encrypts.
+    secret: Mapped[str] = mapped_column(String(512))
+    secret_form: Mapped[str] = mapped_column(String(16), server_default="clear")
     # The event types it wants; NULL: every type.
     event_types: Mapped[list[str] | None] = mapped_column(JSON)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # Since when every attempt failed (NULL after a success): disabled once this is too old.
     failing_since: Mapped[datetime | None] = mapped_column()
+    # When a delivery to its URL first succeeded; NULL: never (the endpoint is on probation).
+    first_delivered_at: Mapped[datetime | None] = mapped_column()
     disabled_at: Mapped[datetime | None] = mapped_column()
     disabled_reason: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -422,6 +429,15 @@ class WebhookDelivery(Base):
             postgresql_where=text("status = 'pending'"),
         ),
         Index("ix_webhook_deliveries_endpoint_id_id", "endpoint_id", "id"),
+        # Each endpoint's oldest due deliveries: the fair claim's per-endpoint look-up.
+        Index(
+            "ix_webhook_deliveries_endpoint_due",
+            "endpoint_id",
+            "next_attempt_at",
+            "id",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
         CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status_known"),
     )
 

@@ -1,5 +1,6 @@
 """Operator webhooks in SQL: endpoints, fanning the outbox out into deliveries, claiming due
-deliveries, the delivery log. Never commits: the use case owns each (short) transaction.
+deliveries (each endpoint's oldest few, so the claim can serve endpoints in turn), the delivery
+log, the secrets as stored. Never commits: the use case owns each (short) transaction.
 
 Claims and fan-out take ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers share the
 work and none waits for another; on SQLite the transaction holds the database's write lock.
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, exists, func, select, update
+from sqlalchemy import Table, and_, exists, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -99,23 +100,92 @@ async def mark_dispatched(conn: AsyncConnection, row_ids: Sequence[int], *, now:
 
 @dataclass(frozen=True, slots=True)
 class Due:
-    """A due delivery with what sending it needs."""
+    """A claimed delivery with what sending it needs."""
 
     delivery_id: int
     endpoint_id: str
     attempts: int  # before this one
     created_at: datetime
     url: str
-    secret: str
+    secret: str  # as stored: see ``secret_form``
+    secret_form: str
+    probation: bool  # the endpoint was on probation when claimed
     event_id: str
     event_type: str
     event_created_at: datetime
     payload: dict[str, Any]
 
 
-async def due(conn: AsyncConnection, *, now: datetime, limit: int) -> list[Due]:
-    """Pending deliveries whose time has come, to enabled endpoints, oldest first; locked
-    (rows another worker holds are skipped)."""
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A due delivery the claim may take."""
+
+    delivery_id: int
+    endpoint_id: str
+    probation: bool  # its endpoint was never delivered to, or is failing
+
+
+def _on_probation() -> Any:
+    """The endpoint never delivered to, or failing (``domain.webhooks.pick_fairly``)."""
+    return or_(
+        _ENDPOINTS.c.first_delivered_at.is_(None), _ENDPOINTS.c.failing_since.is_not(None)
+    ).label("probation")
+
+
+async def candidates(conn: AsyncConnection, *, now: datetime, per_endpoint: int) -> list[Candidate]:
+    """Each enabled endpoint's ``per_endpoint`` oldest due deliveries, oldest first overall.
+
+    Per endpoint, so that a large backlog of one endpoint (a dead receiver's) never hides the
+    others' deliveries from the claim. PostgreSQL walks each endpoint's due deliveries in
+    ``ix_webhook_deliveries_endpoint_due`` (LATERAL, ``per_endpoint`` rows each); SQLite, the
+    single-node mode, numbers the due rows per endpoint. No lock: :func:`lease` takes them."""
+    due = and_(_DELIVERIES.c.status == _PENDING, _DELIVERIES.c.next_attempt_at <= now)
+    if is_postgres(conn):
+        firsts = (
+            select(_DELIVERIES.c.id, _DELIVERIES.c.next_attempt_at)
+            .where(_DELIVERIES.c.endpoint_id == _ENDPOINTS.c.id, due)
+            .order_by(_DELIVERIES.c.next_attempt_at, _DELIVERIES.c.id)
+            .limit(per_endpoint)
+            .lateral("firsts")
+        )
+        query = select(
+            firsts.c.id, _ENDPOINTS.c.id.label("endpoint_id"), _on_probation()
+        ).select_from(_ENDPOINTS.join(firsts, true()))
+        order = (firsts.c.next_attempt_at, firsts.c.id)
+    else:
+        ranked = (
+            select(
+                _DELIVERIES.c.id,
+                _DELIVERIES.c.endpoint_id,
+                _DELIVERIES.c.next_attempt_at,
+                func.row_number()
+                .over(
+                    partition_by=_DELIVERIES.c.endpoint_id,
+                    order_by=(_DELIVERIES.c.next_attempt_at, _DELIVERIES.c.id),
+                )
+                .label("rank"),
+            )
+            .where(due)
+            .subquery("ranked")
+        )
+        query = (
+            select(ranked.c.id, ranked.c.endpoint_id, _on_probation())
+            .select_from(ranked.join(_ENDPOINTS, _ENDPOINTS.c.id == ranked.c.endpoint_id))
+            .where(ranked.c.rank <= per_endpoint)
+        )
+        order = (ranked.c.next_attempt_at, ranked.c.id)
+    rows = await conn.execute(query.where(_ENDPOINTS.c.enabled.is_(True)).order_by(*order))
+    return [Candidate(r.id, r.endpoint_id, bool(r.probation)) for r in rows]
+
+
+async def lease(
+    conn: AsyncConnection, delivery_ids: Sequence[int], *, now: datetime, until: datetime
+) -> list[Due]:
+    """Take those of ``delivery_ids`` that are still due (``SKIP LOCKED``: another worker's
+    claim in progress keeps its own), count the attempt and hold them until ``until`` (the
+    sender's lease); returns them in the order asked."""
+    if not delivery_ids:
+        return []
     rows = await conn.execute(
         select(
             _DELIVERIES.c.id,
@@ -124,6 +194,8 @@ async def due(conn: AsyncConnection, *, now: datetime, limit: int) -> list[Due]:
             _DELIVERIES.c.created_at,
             _ENDPOINTS.c.url,
             _ENDPOINTS.c.secret,
+            _ENDPOINTS.c.secret_form,
+            _on_probation(),
             _EVENTS.c.event_id,
             _EVENTS.c.type,
             _EVENTS.c.created_at.label("event_created_at"),
@@ -135,44 +207,34 @@ async def due(conn: AsyncConnection, *, now: datetime, limit: int) -> list[Due]:
             )
         )
         .where(
+            _DELIVERIES.c.id.in_(list(delivery_ids)),
             _DELIVERIES.c.status == _PENDING,
             _DELIVERIES.c.next_attempt_at <= now,
             _ENDPOINTS.c.enabled.is_(True),
         )
-        .order_by(_DELIVERIES.c.next_attempt_at, _DELIVERIES.c.id)
-        .limit(limit)
         .with_for_update(skip_locked=True, of=_DELIVERIES)
     )
-    return [
-        Due(
+    found = {
+        r.id: Due(
             delivery_id=r.id,
             endpoint_id=r.endpoint_id,
             attempts=r.attempts,
             created_at=_utc(r.created_at),
             url=r.url,
             secret=r.secret,
+            secret_form=r.secret_form,
+            probation=bool(r.probation),
             event_id=r.event_id,
             event_type=r.type,
             event_created_at=_utc(r.event_created_at),
             payload=r.payload,
         )
         for r in rows
-    ]
-
-
-def _utc(value: datetime) -> datetime:
-    """SQLite keeps no offset where a value bypasses the column type (RETURNING, MIN)."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-async def lease(
-    conn: AsyncConnection, delivery_ids: Sequence[int], *, until: datetime, now: datetime
-) -> None:
-    """Count the attempt and hold the deliveries until ``until`` (the sender's lease)."""
-    if delivery_ids:
+    }
+    if found:
         await conn.execute(
             update(_DELIVERIES)
-            .where(_DELIVERIES.c.id.in_(list(delivery_ids)))
+            .where(_DELIVERIES.c.id.in_(list(found)))
             .values(
                 attempts=_DELIVERIES.c.attempts + 1,
                 next_attempt_at=until,
@@ -180,6 +242,12 @@ async def lease(
                 updated_at=now,
             )
         )
+    return [found[i] for i in delivery_ids if i in found]
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite keeps no offset where a value bypasses the column type (RETURNING, MIN)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 async def log_attempt(
@@ -246,12 +314,23 @@ async def attempt_failed(
     )
 
 
-async def endpoint_recovered(conn: AsyncConnection, endpoint_id: str, *, now: datetime) -> None:
-    """A success: the endpoint is healthy (written only when it was failing)."""
+async def endpoint_delivered(conn: AsyncConnection, endpoint_id: str, *, now: datetime) -> None:
+    """A success: the endpoint is healthy and off probation (written only when it was failing
+    or had never been delivered to, so a busy endpoint's row is not rewritten each time)."""
     await conn.execute(
         update(_ENDPOINTS)
-        .where(_ENDPOINTS.c.id == endpoint_id, _ENDPOINTS.c.failing_since.is_not(None))
-        .values(failing_since=None, updated_at=now)
+        .where(
+            _ENDPOINTS.c.id == endpoint_id,
+            or_(
+                _ENDPOINTS.c.failing_since.is_not(None),
+                _ENDPOINTS.c.first_delivered_at.is_(None),
+            ),
+        )
+        .values(
+            failing_since=None,
+            first_delivered_at=func.coalesce(_ENDPOINTS.c.first_delivered_at, now),
+            updated_at=now,
+        )
     )
 
 
@@ -463,3 +542,29 @@ async def has_work(conn: AsyncConnection, *, now: datetime) -> bool:
             )
         )
     )
+
+
+# --------------------------------------------------------------------- secrets at rest
+
+
+async def stored_secrets(conn: AsyncConnection) -> list[tuple[str, str, str]]:
+    """Every endpoint's ``(id, stored secret, form)``."""
+    rows = await conn.execute(
+        select(_ENDPOINTS.c.id, _ENDPOINTS.c.secret, _ENDPOINTS.c.secret_form).order_by(
+            _ENDPOINTS.c.id
+        )
+    )
+    return [(r.id, r.secret, r.secret_form) for r in rows]
+
+
+async def replace_secret(
+    conn: AsyncConnection, endpoint_id: str, *, old: str, new: str, form: str, now: datetime
+) -> bool:
+    """Store the secret in another form, if it is still ``old`` (another process starting at
+    the same time may have done it); True when this call did."""
+    result = await conn.execute(
+        update(_ENDPOINTS)
+        .where(_ENDPOINTS.c.id == endpoint_id, _ENDPOINTS.c.secret == old)
+        .values(secret=new, secret_form=form, updated_at=now)
+    )
+    return bool(result.rowcount)

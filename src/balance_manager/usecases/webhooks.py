@@ -5,10 +5,15 @@ The story of one event, after the transaction that caused it wrote it to ``outbo
 1. **Fan out** (:func:`fan_out`) — in a short transaction, one ``pending`` delivery per
    enabled endpoint whose filter wants the event (unique per event and endpoint), and the
    event is marked dispatched. ``SKIP LOCKED``: several workers never fan out one event twice.
-2. **Claim** (:func:`claim`) — in a short transaction, lock due deliveries (``SKIP LOCKED``),
-   count the attempt and lease them to this worker; commit.
-3. **Send** (:func:`deliver`) — outside any transaction: sign (Standard Webhooks) and POST
-   with a timeout. A slow or dead receiver holds no lock and no connection of the database.
+2. **Claim** (:func:`claim`) — in a short transaction, read each endpoint's oldest due
+   deliveries, pick fairly between endpoints (``domain.webhooks.pick_fairly``: turns, a share
+   per endpoint, half the slots at most for endpoints on probation), lock the picked ones
+   (``SKIP LOCKED``), count the attempt and lease them to this worker; commit.
+3. **Send** (:func:`deliver`) — outside any transaction: decrypt the endpoint's secret
+   (``SECRETS_KEY``), sign (Standard Webhooks) and POST with a timeout, connecting only to
+   addresses ``WEBHOOK_ALLOWED_NETWORKS``' rule allows (``domain.addresses``), checked after
+   resolving the name at every attempt. A slow or dead receiver holds no lock and no
+   connection of the database; whatever fails is a failed attempt, recorded.
 4. **Record** — in another short transaction: the attempt in the delivery log; the delivery
    delivered, or scheduled again (exponential backoff), or given up; the endpoint healthy,
    or failing — and disabled, with a ``webhook_endpoint.disabled`` event, once it has failed
@@ -21,7 +26,10 @@ Nothing here runs in a recharge's transaction, and recharges never wait for it.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -29,12 +37,20 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from balance_manager.auth.secret_box import CLEAR, MAKE_A_KEY, SecretBox, SecretsKeyError
 from balance_manager.domain import events, ids
 from balance_manager.domain import webhooks as rules
-from balance_manager.domain.errors import Conflict, InvalidInput, NotFound, Unprocessable
+from balance_manager.domain.errors import (
+    Conflict,
+    InvalidInput,
+    NotConfigured,
+    NotFound,
+    Unprocessable,
+)
 from balance_manager.domain.states import DeliveryStatus
-from balance_manager.senders.webhook import Sender, Sent
-from balance_manager.settings import Settings
+from balance_manager.senders import network
+from balance_manager.senders.webhook import MAX_ERROR_LENGTH, Sender, Sent, UnusableURL, parse_url
+from balance_manager.settings import ConfigError, Settings
 from balance_manager.store import outbox
 from balance_manager.store import webhooks as store
 from balance_manager.store.models import (
@@ -51,6 +67,23 @@ log = structlog.get_logger(__name__)
 
 FAN_OUT_BATCH = 500
 OPERATOR_DISABLED = "disabled by the operator"
+RESOLVE_SECONDS = 5.0  # how long registering an endpoint waits for its name's addresses
+
+
+def delivery_shares(settings: Settings) -> rules.Shares:
+    return rules.Shares(
+        slots=settings.webhook_concurrency, per_endpoint=settings.webhook_endpoint_concurrency
+    )
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    key = settings.secrets_key
+    return _box(None if key is None else key.get_secret_value())
+
+
+@functools.lru_cache(maxsize=4)
+def _box(keys: str | None) -> SecretBox:
+    return SecretBox(keys)
 
 
 def delivery_rules(settings: Settings) -> rules.DeliveryRules:
@@ -95,19 +128,56 @@ def _invalid(exc: rules.InvalidEndpoint) -> InvalidInput:
     return InvalidInput(exc.message, code="invalid_webhook_endpoint", field=exc.field)
 
 
+async def check_url(
+    settings: Settings, url: str, *, resolve: network.Resolver = network.system_resolve
+) -> str:
+    """The URL as registered, or InvalidInput naming ``url``: well-formed (the sender's own
+    parser reads it), and not pointing at an address the service must not reach — written as
+    one, or a name that resolves to one now. (A name that does not resolve yet is accepted:
+    every attempt checks the address it connects to anyway.)"""
+    try:
+        url = rules.check_url(url)
+        host = parse_url(url).raw_host.decode("ascii")
+    except rules.InvalidEndpoint as exc:
+        raise _invalid(exc) from None
+    except UnusableURL as exc:
+        raise _invalid(rules.InvalidEndpoint(f"url cannot be used: {exc}", "url")) from None
+    try:
+        async with asyncio.timeout(RESOLVE_SECONDS):
+            await network.checked_addresses(
+                host, 0, check=settings.webhook_address_policy.refusal, resolve=resolve
+            )
+    except network.BlockedAddress as exc:
+        raise InvalidInput(
+            f"url must reach a public address: {exc}", code="webhook_address_refused", field="url"
+        ) from None
+    except (OSError, TimeoutError):
+        pass  # not resolvable from here (now): checked at every attempt
+    return url
+
+
+def _seal(settings: Settings, secret: str) -> tuple[str, str]:
+    try:
+        return secret_box(settings).seal(secret)
+    except SecretsKeyError as exc:
+        raise NotConfigured(str(exc), code="secrets_key_missing") from None
+
+
 async def create_endpoint(svc: Services, new: NewEndpoint) -> CreatedEndpoint:
     try:
-        url = rules.check_url(new.url)
         types = rules.check_event_types(new.event_types)
     except rules.InvalidEndpoint as exc:
         raise _invalid(exc) from None
+    url = await check_url(svc.settings, new.url)
     secret = rules.new_secret()
+    stored, form = _seal(svc.settings, secret)
     now = svc.clock()
     endpoint = WebhookEndpoint(
         id=ids.new_id(),
         url=url,
         description=new.description,
-        secret=secret,
+        secret=stored,
+        secret_form=form,
         event_types=types,
         enabled=new.enabled,
         disabled_at=None if new.enabled else now,
@@ -149,7 +219,6 @@ async def update_endpoint(
     """Change the URL, the filter, the description, or enable/disable. Disabling gives up the
     pending deliveries (``recover`` sends them later); enabling clears the failure record."""
     try:
-        url = None if changes.url is None else rules.check_url(changes.url)
         types = (
             None
             if changes.all_event_types or changes.event_types is None
@@ -157,11 +226,15 @@ async def update_endpoint(
         )
     except rules.InvalidEndpoint as exc:
         raise _invalid(exc) from None
+    url = None if changes.url is None else await check_url(svc.settings, changes.url)
     now = svc.clock()
     async with svc.sessions.begin() as session:
         endpoint = await _endpoint(session, endpoint_id)
-        if url is not None:
+        if url is not None and url != endpoint.url:
+            # A new receiver: on probation until it takes a delivery, with a clean record.
             endpoint.url = url
+            endpoint.first_delivered_at = None
+            endpoint.failing_since = None
         if changes.all_event_types:
             endpoint.event_types = None
         elif types is not None:
@@ -190,6 +263,57 @@ async def delete_endpoint(svc: Services, endpoint_id: str) -> None:
         await session.delete(endpoint)
 
 
+# --------------------------------------------------------------------- secrets at rest
+
+
+@dataclass(frozen=True, slots=True)
+class SealedSecrets:
+    encrypted: int  # stored in clear before, encrypted now
+    reencrypted: int  # encrypted under an older key before, under the first now
+    current: int  # already under the first key
+
+
+async def seal_secrets(svc: Services) -> SealedSecrets:
+    """Every stored endpoint secret encrypted under SECRETS_KEY's first key: clear ones (from
+    before encryption) encrypted, ones under an older key re-encrypted (rotation). Start-up
+    runs it, so does ``balance-manager webhooks seal-secrets``.
+
+    Raises ConfigError (one line naming SECRETS_KEY) when endpoints exist and SECRETS_KEY is
+    not set, or cannot decrypt one of them: the service must not start unable to sign."""
+    box = secret_box(svc.settings)
+    now = svc.clock()
+    encrypted = reencrypted = current = 0
+    async with svc.engine.begin() as conn:
+        stored = await store.stored_secrets(conn)
+        if stored and not box.configured:
+            raise ConfigError(
+                f"SECRETS_KEY is not set: {len(stored)} operator webhook endpoint(s) keep "
+                f"signing secrets that must be encrypted at rest; make a key with {MAKE_A_KEY}"
+            )
+        for endpoint_id, value, form in stored:
+            if box.is_current(value, form):
+                current += 1
+                continue
+            try:
+                new_value, new_form = box.reseal(value, form)
+            except SecretsKeyError:
+                raise ConfigError(
+                    f"SECRETS_KEY cannot decrypt the secret of webhook endpoint {endpoint_id}: "
+                    "keep the key it was encrypted with in SECRETS_KEY (comma-separated, the "
+                    "newest first)"
+                ) from None
+            if await store.replace_secret(
+                conn, endpoint_id, old=value, new=new_value, form=new_form, now=now
+            ):
+                if form == CLEAR:
+                    encrypted += 1
+                else:
+                    reencrypted += 1
+    if encrypted or reencrypted:
+        log.info("webhook_secrets_sealed", encrypted=encrypted, reencrypted=reencrypted)
+    return SealedSecrets(encrypted, reencrypted, current)
+
+
 # --------------------------------------------------------------------- the dispatcher's steps
 
 
@@ -215,37 +339,53 @@ async def fan_out(svc: Services, *, limit: int = FAN_OUT_BATCH) -> int:
 
 
 async def claim(
-    svc: Services, *, limit: int, busy: Mapping[str, int] | None = None, per_endpoint: int = 4
+    svc: Services,
+    *,
+    busy: Mapping[str, int] | None = None,
+    probation: AbstractSet[str] = frozenset(),
+    trusted: Mapping[str, float] | None = None,
+    shares: rules.Shares | None = None,
 ) -> list[store.Due]:
-    """Lease up to ``limit`` due deliveries to the caller, at most ``per_endpoint`` in flight
-    per endpoint counting the caller's ``busy`` ones, and commit."""
-    if limit <= 0:
-        return []
+    """Lease due deliveries to the caller into its free slots, fairly between endpoints
+    (``domain.webhooks.pick_fairly``: ``busy``, ``probation`` and ``trusted`` say what the
+    caller has in flight and which endpoints answered it lately), and commit."""
+    shares = shares or delivery_shares(svc.settings)
+    busy = busy or {}
     now = svc.clock()
     lease_until = now + delivery_rules(svc.settings).lease
     async with svc.engine.begin() as conn:
-        candidates = await store.due(conn, now=now, limit=limit * per_endpoint)
+        found = await store.candidates(conn, now=now, per_endpoint=shares.per_endpoint)
         picked = rules.pick_fairly(
-            [(d.endpoint_id, d) for d in candidates],
-            busy=busy or {},
-            per_endpoint=per_endpoint,
-            limit=limit,
+            [rules.Candidate(c.endpoint_id, c.probation, c.delivery_id) for c in found],
+            busy=busy,
+            probation=probation,
+            trusted=trusted,
+            shares=shares,
         )
-        await store.lease(conn, [d.delivery_id for d in picked], until=lease_until, now=now)
-    return picked
+        return await store.lease(conn, picked, now=now, until=lease_until)
 
 
 async def deliver(svc: Services, sender: Sender, job: store.Due) -> Sent:
-    """POST one claimed delivery (no transaction open), then record what came of it."""
+    """POST one claimed delivery (no transaction open), then record what came of it. Whatever
+    goes wrong before the POST (a secret SECRETS_KEY cannot decrypt, a payload that cannot be
+    signed) is a failed attempt too, with its error recorded — never a delivery retried
+    silently for ever."""
     started_at = svc.clock()
-    payload = rules.body(job.event_type, job.event_created_at, job.payload)
-    request_headers = rules.headers(
-        secret=job.secret,
-        event_id=job.event_id,
-        payload=payload,
-        signed_at=datetime.now(UTC),  # the receiver checks it against its own clock
-    )
-    sent = await sender.post(job.url, payload, request_headers)
+    try:
+        secret = secret_box(svc.settings).open(job.secret, job.secret_form)
+        payload = rules.body(job.event_type, job.event_created_at, job.payload)
+        request_headers = rules.headers(
+            secret=secret,
+            event_id=job.event_id,
+            payload=payload,
+            signed_at=datetime.now(UTC),  # the receiver checks it against its own clock
+        )
+    except SecretsKeyError as exc:
+        sent = Sent(None, 0.0, f"secret_unreadable: {exc}")
+    except Exception as exc:
+        sent = Sent(None, 0.0, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH])
+    else:
+        sent = await sender.post(job.url, payload, request_headers)
     await record(svc, job, sent, started_at=started_at)
     return sent
 
@@ -271,7 +411,7 @@ async def record(svc: Services, job: store.Due, sent: Sent, *, started_at: datet
         if sent.ok:
             assert sent.status_code is not None
             await store.delivered(conn, job.delivery_id, status_code=sent.status_code, now=now)
-            await store.endpoint_recovered(conn, job.endpoint_id, now=now)
+            await store.endpoint_delivered(conn, job.endpoint_id, now=now)
             log.info(
                 "webhook_delivered",
                 event_id=job.event_id,

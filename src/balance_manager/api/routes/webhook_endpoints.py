@@ -39,7 +39,12 @@ async def create_endpoint(
     body: schemas.WebhookEndpointIn, svc: Svc
 ) -> schemas.CreatedWebhookEndpointOut:
     """Register a receiver. The response carries its signing secret (``whsec_…``), shown only
-    this once: verify each delivery's ``webhook-signature`` with it (Standard Webhooks)."""
+    this once: verify each delivery's ``webhook-signature`` with it (Standard Webhooks).
+
+    The URL must reach a public address (400 ``webhook_address_refused`` for loopback,
+    private, link-local, … ones, unless ``WEBHOOK_ALLOWED_NETWORKS`` allows them; every
+    delivery checks again after DNS). 503 ``secrets_key_missing`` without ``SECRETS_KEY``,
+    which encrypts the secret at rest."""
     created = await webhooks.create_endpoint(
         svc,
         webhooks.NewEndpoint(
@@ -78,7 +83,8 @@ async def update_endpoint(
 ) -> schemas.WebhookEndpointOut:
     """Change the URL, the event filter (``null``: every type), the description, or enable /
     disable. Enabling an endpoint that was disabled after failing forgets the failures; use
-    ``recover`` to send what it missed."""
+    ``recover`` to send what it missed. A new URL is checked as on creation, and starts on
+    probation (one delivery at a time until one succeeds) with no failures."""
     changes = webhooks.EndpointChanges(
         url=body.url,
         event_types=body.event_types,
