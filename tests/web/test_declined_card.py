@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import DESKTOP, Page, WebStack
+from tests.web.conftest import DESKTOP, PHONE, Page, WebStack
 from tests.web.test_authentication import wait_for_record
 from tests.web.test_cards import save_with_payment_element
+from tests.web.test_quality import overflow, serious_violations
 
 pytestmark = pytest.mark.browser
 
@@ -168,8 +169,7 @@ def test_above_the_minimum_the_card_fee_rate_comes_from_the_service(web: WebStac
     p = web.open(web.link(user))
     next_recharge = p.page.get_by_test_id("next-recharge")
     expect(next_recharge).to_have_text(
-        "When the balance falls below $150.00, it is topped up to $600.00 "
-        "(plus the 2.9% card fee)."
+        "When the balance falls below $150.00, it is topped up to $600.00 (plus the 2.9% card fee)."
     )
     p.page.get_by_test_id("lang-switch").select_option("zh-CN")
     expect(next_recharge).to_contain_text("2.9% 的银行卡手续费")
@@ -178,7 +178,12 @@ def test_above_the_minimum_the_card_fee_rate_comes_from_the_service(web: WebStac
     # Another service's fee: the page says what /app-config.json says, nothing of its own.
     def other_fee(route: Any) -> None:
         body = route.fetch().json()
-        body["cardFee"] = {"mode": "percentage", "rate": "0.034", "fixed": "0.00", "currency": "usd"}
+        body["cardFee"] = {
+            "mode": "percentage",
+            "rate": "0.034",
+            "fixed": "0.00",
+            "currency": "usd",
+        }
         route.fulfill(json=body)
 
     other = web.browser.new_context(viewport=DESKTOP)
@@ -191,3 +196,33 @@ def test_above_the_minimum_the_card_fee_rate_comes_from_the_service(web: WebStac
         assert config["cardFee"]["rate"] == "0.034"
     finally:
         other.close()
+
+
+def test_the_declined_state_fits_a_phone_and_passes_axe_in_both_languages(
+    web: WebStack,
+) -> None:
+    """What this file adds to the pages — the reason beside the disabled button, the hint to
+    add another card, the success page's offer — at 360 px in English and Chinese."""
+    user = declined_user(web)
+    si = web.api.post(f"/api/payment/setup-intent/{user}").json()
+    web.sdk.v1.setup_intents.confirm(si["setupIntentId"], params={"payment_method": "pm_card_visa"})
+    success = (
+        f"payment-success.html?userId={user}&setup_intent={si['setupIntentId']}"
+        "&redirect_status=succeeded"
+    )
+    link = web.link(user)
+    found: dict[str, Any] = {}
+    for locale in ("en-US", "zh-CN"):
+        for name, url, ready in (
+            ("dashboard", link, "[data-testid=cards-decline-hint]"),
+            ("success", link.replace("/#token=", f"/{success}#token="), "#outcome-actions button"),
+        ):
+            p = web.open(url, viewport=PHONE, locale=locale)
+            p.page.wait_for_selector(ready)
+            expect(p.page.get_by_test_id("recharge-why")).not_to_be_empty()
+            size = overflow(p)
+            assert size["scroll"] <= size["client"], (locale, name, size)
+            web.shot(p, f"phone-{locale}-{name}")
+            found[f"{locale} {name}"] = serious_violations(p)
+            p.assert_clean()
+    assert found == {name: [] for name in found}
