@@ -160,9 +160,7 @@ async def test_paused_after_declines_a_new_card_resumes_and_recharges(
     config = await s.get(f"/api/balance/config/{user}")
     assert config["pausedReason"] == "3 consecutive failed recharges (last: generic_decline)"
 
-    visa = (await _save_card(s.api, s.sandbox, user, s.headers, "pm_card_visa"))[
-        "paymentMethodId"
-    ]
+    visa = (await _save_card(s.api, s.sandbox, user, s.headers, "pm_card_visa"))["paymentMethodId"]
     r = await s.api.post(f"/api/payment/methods/{user}/{visa}/default", headers=s.headers)
     assert r.status_code == 200, r.text
     assert (await s.get(f"/api/balance/config/{user}"))["pausedReason"] is None
