@@ -39,6 +39,7 @@ async def test_worked_example_through_the_status_endpoint(
         },
         "canRecharge": False,
         "rechargeBlockedReason": "no_payment_method",
+        "rechargeBlockedUntil": None,  # set only while waiting after a decline
         "currency": "usd",
         "autoRechargeEnabled": True,
         "pendingRechargeId": None,

@@ -20,8 +20,21 @@ from balance_manager.domain import posting
 from balance_manager.domain.charges import ChargeOutcome, ChargeResult
 from balance_manager.domain.matching import Mismatch
 from balance_manager.domain.policy import FeeRule, RechargeRules
-from balance_manager.domain.settlement import Failures, Recharge, Settled, settle
-from balance_manager.domain.states import AnomalyKind, EventType, LedgerKind, RechargeStatus
+from balance_manager.domain.settlement import (
+    Failures,
+    NewCard,
+    Recharge,
+    Settled,
+    new_default_card,
+    settle,
+)
+from balance_manager.domain.states import (
+    AnomalyKind,
+    EventType,
+    LedgerKind,
+    RechargeStatus,
+    TriggerSource,
+)
 
 RULES = RechargeRules(FeeRule(Decimal("0.029")), max_consecutive_failures=3, backoff_seconds=300)
 OPENED = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -692,3 +705,14 @@ def test_what_every_transition_keeps(situation: tuple[Recharge, Failures, Charge
         assert step.failures.consecutive_failures >= failures.consecutive_failures
     if failures.paused_reason is not None:
         assert step.failures.paused_reason == failures.paused_reason
+
+
+def test_a_different_default_card_is_a_new_chance() -> None:
+    """``new_default_card``: any other card (the first one too) forgets the declines, lifts
+    the pause, ends the backoff now and asks for the recharge (trigger ``card``); the same
+    card, or no card, changes nothing."""
+    fresh = NewCard(Failures(0, None, None), backoff_ends_at=NOW, trigger=TriggerSource.CARD)
+    assert new_default_card(before="pm_declines", after="pm_new", now=NOW) == fresh
+    assert new_default_card(before=None, after="pm_first", now=NOW) == fresh
+    assert new_default_card(before="pm_declines", after="pm_declines", now=NOW) is None
+    assert new_default_card(before="pm_declines", after=None, now=NOW) is None

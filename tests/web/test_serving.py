@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from balance_manager.runtime.compose import create_app
 from balance_manager.settings import Settings, load_settings
 from balance_manager.web import csp
-from balance_manager.web.pages import PAGES
+from balance_manager.web.pages import PAGES, card_fee
 from tests.conftest import TOKEN_SECRET
 
 PAGE_PATHS = ["/", *(f"/{name}" for name in PAGES[1:])]
@@ -152,6 +152,8 @@ async def test_page_configuration_and_api_answers(web_client: httpx.AsyncClient)
         "publishableKey": "pk_test_123",
         "stripeJsUrl": SANDBOX_JS,
         "paymentsConfigured": True,
+        # The rate the pages show ("plus the 2.9% card fee"), from the settings.
+        "cardFee": {"mode": "percentage", "rate": "0.029", "fixed": "0.00", "currency": "usd"},
         "version": r.json()["version"],
     }
     assert r.headers["cache-control"] == "no-store"
@@ -159,6 +161,25 @@ async def test_page_configuration_and_api_answers(web_client: httpx.AsyncClient)
     health = await web_client.get("/health")
     assert "content-security-policy" not in health.headers
     assert health.headers["referrer-policy"] == "no-referrer"
+
+
+def test_page_configuration_card_fee_follows_the_settings(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    settings = _settings(
+        tmp_path,
+        sqlite_template,
+        default_recharge_fee_percentage="0.034",
+        recharge_fee_mode="gross_up",
+        recharge_fee_fixed=30,
+        default_currency="eur",
+    )
+    assert card_fee(settings) == {
+        "mode": "gross_up",
+        "rate": "0.034",
+        "fixed": "0.30",
+        "currency": "eur",
+    }
 
 
 async def test_pwa_files(web_client: httpx.AsyncClient) -> None:

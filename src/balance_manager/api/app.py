@@ -41,7 +41,7 @@ DESCRIPTION = """Prepaid balances kept topped up with off-session Stripe charges
 Authenticate with `Authorization: Bearer <operator API key>` (from `balance-manager keys
 create`) or a customer token (from `POST /api/users/{userId}/tokens`). Amounts are decimal
 numbers in major units of the user's currency (`18.85`); errors are
-`{"error": {"code", "message", "field"?}}`.
+`{"error": {"code", "message", "field"?, "params"?}}`.
 """
 
 

@@ -1,4 +1,7 @@
-"""One JSON error format everywhere: ``{"error": {"code", "message", "field"?}}``."""
+"""One JSON error format everywhere: ``{"error": {"code", "message", "field"?, "params"?}}``.
+
+``params`` holds the values ``message`` quotes (see ``domain.errors``), so that the pages, or
+any client, can word the error in their own language from ``code`` and ``params``."""
 
 from __future__ import annotations
 
@@ -58,6 +61,7 @@ class ApiError(Exception):
         message: str,
         *,
         field: str | None = None,
+        params: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
@@ -65,6 +69,7 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.field = field
+        self.params = params
         self.headers = headers
 
 
@@ -74,11 +79,14 @@ def error_response(
     message: str,
     *,
     field: str | None = None,
+    params: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message}
     if field is not None:
         body["field"] = field
+    if params:
+        body["params"] = params
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
@@ -94,23 +102,35 @@ def _field_path(loc: tuple[int | str, ...]) -> str | None:
     return path or None
 
 
+# The codes the HTTP layer answers with itself (the use cases' codes are their own): for
+# Starlette's errors by status, else ``http_error``; for a body or query that fails
+# validation, by pydantic's error type, else ``invalid_input``.
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+VALIDATION_CODES = {
+    "json_invalid": "malformed_json",
+    "extra_forbidden": "unknown_field",
+    "missing": "missing_field",
+}
+
+
 def _validation_message(error: dict[str, Any], field: str | None) -> tuple[str, str]:
     kind = str(error.get("type", ""))
+    code = VALIDATION_CODES.get(kind, "invalid_input")
     if kind == "json_invalid":
-        return "malformed_json", "request body is not valid JSON"
+        return code, "request body is not valid JSON"
     if kind == "extra_forbidden":
-        return "unknown_field", f"unknown field {field!r}"
+        return code, f"unknown field {field!r}"
     if kind == "missing":
-        return "missing_field", f"{field} is required"
+        return code, f"{field} is required"
     message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
-    return "invalid_input", f"{field}: {message}" if field else message
+    return code, f"{field}: {message}" if field else message
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
         status = next((s for cls, s in _STATUS_BY_CLASS.items() if isinstance(exc, cls)), 400)
-        return error_response(status, exc.code, exc.message, field=exc.field)
+        return error_response(status, exc.code, exc.message, field=exc.field, params=exc.params)
 
     @app.exception_handler(GatewayError)
     async def _gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
@@ -119,7 +139,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return error_response(
-            exc.status, exc.code, exc.message, field=exc.field, headers=exc.headers
+            exc.status,
+            exc.code,
+            exc.message,
+            field=exc.field,
+            params=exc.params,
+            headers=exc.headers,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -144,11 +169,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         return error_response(
             exc.status_code,
-            codes.get(exc.status_code, "http_error"),
+            HTTP_CODES.get(exc.status_code, "http_error"),
             message,
             headers=getattr(exc, "headers", None),
         )

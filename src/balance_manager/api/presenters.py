@@ -130,6 +130,7 @@ def status(st: recharges.BalanceStatus) -> schemas.StatusOut:
         ),
         can_recharge=st.can_recharge,
         recharge_blocked_reason=None if st.blocked_reason is None else str(st.blocked_reason),
+        recharge_blocked_until=st.blocked_until,
         currency=cur.code,
         auto_recharge_enabled=st.config.auto_recharge_enabled,
         pending_recharge_id=None if st.in_flight is None else st.in_flight.id,
@@ -160,7 +161,10 @@ def batch_result(item: usage.BatchItem) -> schemas.BatchResult:
             **base,
             status="error",
             error=schemas.ErrorBody(
-                code=item.error.code, message=item.error.message, field=item.error.field
+                code=item.error.code,
+                message=item.error.message,
+                field=item.error.field,
+                params=item.error.params,
             ),
         )
     r = item.recorded

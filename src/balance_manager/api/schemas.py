@@ -141,6 +141,11 @@ class StatusOut(OutputModel):
     calculation: CalculationOut | None
     can_recharge: bool
     recharge_blocked_reason: str | None
+    recharge_blocked_until: datetime | None = Field(
+        default=None,
+        description="When ``rechargeBlockedReason`` ends by itself: the end of the wait after "
+        "a declined charge (a new default card ends it at once).",
+    )
     currency: str
     auto_recharge_enabled: bool
     pending_recharge_id: str | None
@@ -251,13 +256,19 @@ class BatchUsageIn(InputModel):
 
 
 class ErrorBody(OutputModel):
-    code: str
-    message: str
-    field: str | None = None
+    code: str = Field(description="Stable, machine-readable: what went wrong.")
+    message: str = Field(description="English, for people; its wording may change.")
+    field: str | None = Field(default=None, description="The input field at fault, if any.")
+    params: dict[str, str] | None = Field(
+        default=None,
+        description="The values ``message`` quotes (amounts as exact decimal strings in major "
+        'units, currency codes, …), e.g. ``{"minimum": "0.50", "currency": "USD"}``, so a '
+        "client can word the error in its own language from ``code`` and ``params``.",
+    )
 
 
 class ErrorOut(OutputModel):
-    """Every error answer: ``{"error": {"code", "message", "field"?}}``."""
+    """Every error answer: ``{"error": {"code", "message", "field"?, "params"?}}``."""
 
     error: ErrorBody
 

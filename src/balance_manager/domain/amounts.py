@@ -17,11 +17,13 @@ def parse_amount(
     try:
         return money.to_minor(value, cur, allow_negative=allow_negative, allow_zero=allow_zero)
     except money.MoneyError as exc:
-        raise InvalidInput(f"{field} {exc.message}", code=exc.rule, field=field) from None
+        raise InvalidInput(
+            f"{field} {exc.message}", code=exc.rule, field=field, params=exc.params
+        ) from None
 
 
 def parse_currency(code: str, *, field: str = "currency") -> money.Currency:
     try:
         return money.currency(code)
     except money.MoneyError as exc:
-        raise InvalidInput(exc.message, code=exc.rule, field=field) from None
+        raise InvalidInput(exc.message, code=exc.rule, field=field, params=exc.params) from None

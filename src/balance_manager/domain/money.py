@@ -47,12 +47,14 @@ def balance_in_range(minor: int, cur: Currency) -> bool:
 
 
 class MoneyError(ValueError):
-    """An amount or currency broke a rule; ``rule`` is a short machine-readable reason."""
+    """An amount or currency broke a rule; ``rule`` is a short machine-readable reason and
+    ``params`` the values the message quotes."""
 
-    def __init__(self, rule: str, message: str) -> None:
+    def __init__(self, rule: str, message: str, params: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.rule = rule
         self.message = message
+        self.params = params
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,13 +109,21 @@ def to_minor(
     """
     amount = _as_decimal(value)
     if abs(amount) >= MAX_MAJOR_UNITS:
-        raise MoneyError("amount_too_large", f"must be less than {MAX_MAJOR_UNITS:,} in magnitude")
+        raise MoneyError(
+            "amount_too_large",
+            f"must be less than {MAX_MAJOR_UNITS:,} in magnitude",
+            {"maximum": str(MAX_MAJOR_UNITS)},
+        )
     minor = amount.scaleb(cur.exponent)
     if minor != minor.to_integral_value():
         places = (
             "no decimal places" if cur.exponent == 0 else f"at most {cur.exponent} decimal places"
         )
-        raise MoneyError("too_many_decimals", f"{cur.code.upper()} amounts allow {places}")
+        raise MoneyError(
+            "too_many_decimals",
+            f"{cur.code.upper()} amounts allow {places}",
+            {"currency": cur.code.upper(), "places": str(cur.exponent)},
+        )
     result = int(minor)
     if result < 0 and not allow_negative:
         raise MoneyError("negative_amount", "must not be negative")

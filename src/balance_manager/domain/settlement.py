@@ -25,6 +25,10 @@ The rules, in the order :func:`settle` applies them:
    (``charge_limits.is_amount_refusal``) is not a decline of the card: it waits the base
    backoff once, and neither counts nor pauses.
 
+A different default card is a new chance (:func:`new_default_card`): the declines were the
+old card's, so they are forgotten, the pause is lifted and the backoff ends at once; below the
+minimum the recharge opens now (trigger ``card``), as it does for the first card.
+
 What an answer can do to each status::
 
     pending, processing, requires_action ──> succeeded | processing | requires_action
@@ -42,7 +46,13 @@ from enum import StrEnum
 from balance_manager.domain import charge_limits, events, matching, posting
 from balance_manager.domain.charges import ChargeOutcome, ChargeResult
 from balance_manager.domain.policy import RechargeRules
-from balance_manager.domain.states import AnomalyKind, EventType, LedgerKind, RechargeStatus
+from balance_manager.domain.states import (
+    AnomalyKind,
+    EventType,
+    LedgerKind,
+    RechargeStatus,
+    TriggerSource,
+)
 
 
 class Settled(StrEnum):
@@ -264,3 +274,26 @@ def settle(
         replace(failures, consecutive_failures=declines),
         emits=(EventType.RECHARGE_FAILED,),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class NewCard:
+    """What a different default card does: ``failures`` as they are after it (none), the
+    moment every backoff of the user's failed recharges ends, and the automatic recharge to
+    ask :func:`policy.decide <balance_manager.domain.policy.decide>` for at once."""
+
+    failures: Failures
+    backoff_ends_at: datetime
+    trigger: TriggerSource = TriggerSource.CARD
+
+
+def new_default_card(*, before: str | None, after: str | None, now: datetime) -> NewCard | None:
+    """The one rule for every path that sets the default card (the Payment Element, the
+    Customer Portal's ``customer.updated``, the API's "make default", a removal that promotes
+    another card): a card other than ``before`` is a new chance — the declines in a row are
+    forgotten, the pause is lifted ("until the card changes or the customer re-enables") and
+    the backoff ends ``now``. None when nothing changes: the same card, or no card left (the
+    pause and the backoff stay; there is nothing to charge)."""
+    if after is None or after == before:
+        return None
+    return NewCard(Failures(), backoff_ends_at=now)

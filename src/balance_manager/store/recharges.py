@@ -272,6 +272,21 @@ async def release_for_retry(
     )
 
 
+async def end_backoff(conn: AsyncConnection, user_id: str, *, at: datetime) -> None:
+    """No failed recharge of the user holds the next one back beyond ``at`` (a new default
+    card: ``settlement.new_default_card``). The backoff is the latest ``next_attempt_at`` of
+    the user's failed records (:func:`accounts`), so it ends when theirs do."""
+    await conn.execute(
+        update(_RECORDS)
+        .where(
+            _RECORDS.c.user_id == user_id,
+            _RECORDS.c.status == str(RechargeStatus.FAILED),
+            _RECORDS.c.next_attempt_at > at,
+        )
+        .values(next_attempt_at=at)
+    )
+
+
 async def history(
     session: AsyncSession, user_id: str, *, page: int, limit: int
 ) -> Page[RechargeRecord]:

@@ -281,6 +281,11 @@ def _check_chargeable(
             + (" and maxRechargeAmount" if smallest.capped else ""),
             code=charge_limits.Violation.BELOW_MINIMUM.value,
             field=field,
+            params={
+                "total": str(money.to_major(smallest.total_charge, cur)),
+                "minimum": str(money.to_major(limits.minimum, cur)),
+                "currency": cur.code.upper(),
+            },
         )
     largest = policy.largest_recharge(max_amount=max_amount, fee_rule=fee_rule)
     if limits.violation(largest) is charge_limits.Violation.ABOVE_MAXIMUM:
@@ -290,6 +295,11 @@ def _check_chargeable(
             f"{money.to_major(limits.maximum, cur)} {cur.code.upper()}",
             code=charge_limits.Violation.ABOVE_MAXIMUM.value,
             field="maxRechargeAmount",
+            params={
+                "total": str(money.to_major(largest, cur)),
+                "maximum": str(money.to_major(limits.maximum, cur)),
+                "currency": cur.code.upper(),
+            },
         )
 
 
@@ -375,6 +385,11 @@ def _check_customer_bounds(
             "recharge; ask the operator for a wider range",
             code="beyond_operator_limit",
             field="targetBalance" if target_changed else "minimumBalance",
+            params={
+                "gap": str(gap),
+                "maximum": str(money.to_major(merged.max_amount, cur)),
+                "currency": cur.code.upper(),
+            },
         )
 
 

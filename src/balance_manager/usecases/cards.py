@@ -2,9 +2,10 @@
 the one recharges use, removing cards — and keeping our default in step with Stripe's.
 
 Stripe is never called inside a transaction: read from Stripe first, then one short write.
-Our default card changes only through :func:`set_default_in`, which also resumes an
-auto-recharge paused by declines and, when the balance is below the minimum, opens the
-recharge at once (the card is what it was waiting for).
+Our default card changes only through :func:`set_default_in`, which applies
+``settlement.new_default_card``: a different card is a new chance — the declines are
+forgotten, the pause is lifted, the backoff ends and, when the balance is below the minimum,
+the recharge opens at once (the card is what it was waiting for).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from balance_manager.domain import settlement
 from balance_manager.domain.errors import Conflict, InvalidInput, NotFound
-from balance_manager.domain.states import TriggerSource
 from balance_manager.payments.gateway import StripeGateway, StripeNotFound
 from balance_manager.payments.stripe_objects import CardSummary
 from balance_manager.store import ledger
+from balance_manager.store import recharges as records
 from balance_manager.store.models import BalanceConfig, User
 from balance_manager.telemetry import tracing
 from balance_manager.usecases.accounts import get_config, get_user
@@ -77,8 +79,9 @@ async def set_default_in(
     brand: str | None = None,
 ) -> bool:
     """Record the card recharges use (and its brand, for the statistics), in the caller's
-    transaction; True when it changed. A *different* card resumes a paused auto-recharge (the
-    pause was about the old card's declines) and, below the minimum, opens the recharge now."""
+    transaction; True when it changed. A *different* card is a new chance
+    (``settlement.new_default_card``): declines forgotten, pause lifted, backoff ended and,
+    below the minimum, the recharge opened now."""
     conn = await session.connection()
     await ledger.lock_accounts(conn, [user_id])
     config = await session.scalar(
@@ -92,15 +95,19 @@ async def set_default_in(
         if brand is not None and config.default_card_brand != brand:
             config.default_card_brand = brand
         return False
+    chance = settlement.new_default_card(
+        before=config.default_payment_method_id, after=payment_method_id, now=svc.clock()
+    )
     config.default_card_brand = brand
-    if payment_method_id is not None:
-        config.paused_reason = None
-        config.paused_at = None
-        config.consecutive_failures = 0
     config.default_payment_method_id = payment_method_id
+    if chance is not None:
+        config.consecutive_failures = chance.failures.consecutive_failures
+        config.paused_reason = chance.failures.paused_reason
+        config.paused_at = chance.failures.paused_at
+        await records.end_backoff(conn, user_id, at=chance.backoff_ends_at)
     await session.flush()
-    if payment_method_id is not None:
-        opened = await open_automatic(svc, conn, [user_id], source=TriggerSource.CARD)
+    if chance is not None:
+        opened = await open_automatic(svc, conn, [user_id], source=chance.trigger)
         if any(o.record_id for o in opened.values()):
             svc.wake_after_commit(session)
     return True
@@ -223,6 +230,7 @@ async def complete_setup_intent(svc: Services, user_id: str, setup_intent_id: st
             f"setup intent {info.id} has status {info.status}",
             code="setup_intent_not_succeeded",
             field="setupIntentId",
+            params={"status": info.status},
         )
     cards, stripe_default = await gateway.list_cards(customer_id)
     async with svc.sessions.begin() as session:
@@ -241,6 +249,7 @@ def normalized_return_url(url: str, allowed: frozenset[str]) -> str:
             "returnUrl must be an http(s) URL on an allowed origin: " + ", ".join(sorted(allowed)),
             code="invalid_return_url",
             field="returnUrl",
+            params={"origins": ", ".join(sorted(allowed))},
         )
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, parts.fragment))
 

@@ -113,12 +113,22 @@ _REFUSALS = {
 _CONFLICTS = {policy.BlockedReason.RECHARGE_IN_FLIGHT, policy.BlockedReason.DAILY_LIMIT}
 
 
-def refusal(reason: policy.BlockedReason) -> Conflict | Unprocessable:
-    """A manual request that may not start, as the error the API returns."""
+def refusal(reason: policy.BlockedReason, cur: money.Currency) -> Conflict | Unprocessable:
+    """A manual request that may not start, as the error the API returns (a bound of
+    Stripe's, in ``cur``, travels in its params)."""
     message = _REFUSALS.get(reason, reason.value.replace("_", " "))
     if reason in _CONFLICTS:
         return Conflict(message, code=reason.value)
-    return Unprocessable(message, code=reason.value)
+    return Unprocessable(message, code=reason.value, params=_bound_params(reason, cur))
+
+
+def _bound_params(reason: policy.BlockedReason, cur: money.Currency) -> dict[str, str] | None:
+    limits = charge_limits.limits_for(cur.code)
+    if reason is policy.BlockedReason.BELOW_STRIPE_MINIMUM and limits.minimum is not None:
+        return {"minimum": str(money.to_major(limits.minimum, cur)), "currency": cur.code.upper()}
+    if reason is policy.BlockedReason.ABOVE_STRIPE_MAXIMUM:
+        return {"maximum": str(money.to_major(limits.maximum, cur)), "currency": cur.code.upper()}
+    return None
 
 
 # Safe to repeat after a dead connection: a record that the first attempt opened (and maybe
@@ -162,7 +172,7 @@ async def request_manual(
         )[user_id]
         if opened.record_id is None:
             assert opened.decision.blocked is not None
-            raise refusal(opened.decision.blocked)
+            raise refusal(opened.decision.blocked, cur)
         record = await session.get(RechargeRecord, opened.record_id)
         customer_id = await session.scalar(
             select(User.stripe_customer_id).where(User.id == user_id)
@@ -190,22 +200,27 @@ def _manual_amount(
             f"amount must not exceed maxRechargeAmount ({money.to_major(max_amount, cur)})",
             code="above_max_recharge_amount",
             field="amount",
+            params={"maximum": str(money.to_major(max_amount, cur)), "currency": cur.code.upper()},
         )
     total = amount + fee_rule.fee_for(amount)
     limits = charge_limits.limits_for(cur.code)
     violation = limits.violation(total)
     if violation is not None:
-        bound = limits.minimum if limits.minimum is not None and total < limits.minimum else None
-        what = (
-            f"below Stripe's minimum charge of {money.to_major(bound, cur)}"
-            if bound is not None
-            else f"above Stripe's maximum charge of {money.to_major(limits.maximum, cur)}"
-        )
+        below = violation is charge_limits.Violation.BELOW_MINIMUM
+        bound = limits.minimum if below and limits.minimum is not None else limits.maximum
+        what = "below Stripe's minimum" if below else "above Stripe's maximum"
         raise InvalidInput(
             f"a recharge of {money.to_major(amount, cur)} would charge "
-            f"{money.to_major(total, cur)} {cur.code.upper()}, {what} {cur.code.upper()}",
+            f"{money.to_major(total, cur)} {cur.code.upper()}, {what} charge of "
+            f"{money.to_major(bound, cur)} {cur.code.upper()}",
             code=violation.value,
             field="amount",
+            params={
+                "amount": str(money.to_major(amount, cur)),
+                "total": str(money.to_major(total, cur)),
+                "minimum" if below else "maximum": str(money.to_major(bound, cur)),
+                "currency": cur.code.upper(),
+            },
         )
     return amount
 
@@ -222,6 +237,8 @@ class BalanceStatus:
     calculation: policy.RechargeCalculation | None  # the automatic recharge's, when needed
     blocked_reason: policy.BlockedReason | None  # why a manual recharge would be refused
     in_flight: RechargeRecord | None
+    # When the reason ends by itself: the backoff after a decline.
+    blocked_until: datetime | None = None
 
     @property
     def can_recharge(self) -> bool:
@@ -269,6 +286,9 @@ async def status(svc: Services, user_id: str) -> BalanceStatus:
         calculation=calculation,
         blocked_reason=blocked if blocked is not None and blocked.about_the_account else None,
         in_flight=in_flight,
+        blocked_until=account.state.backoff_until
+        if blocked is policy.BlockedReason.BACKING_OFF
+        else None,
     )
 
 
@@ -345,6 +365,7 @@ async def cancel(svc: Services, user_id: str, recharge_id: str) -> RechargeView:
         raise Conflict(
             f"only a recharge in requires_action can be canceled (this one is {record.status})",
             code="recharge_not_waiting",
+            params={"status": str(record.status)},
         )
     assert record.payment_intent_id is not None
     canceled = await gateway.cancel_payment_intent(record.payment_intent_id)

@@ -10,8 +10,9 @@
   HTML with no inline script, as the CSP wants.
 - ``/assets/…``: CSS, ES modules, icons (``static/``); ``/assets/vendor/…``: Swagger UI and ReDoc
   as shipped by the ``fastapi-offline`` package.
-- ``/app-config.json``: the publishable key and the Stripe.js URL (the CSP forbids inline
-  scripts, so pages read their configuration from here).
+- ``/app-config.json``: the publishable key, the Stripe.js URL and the card fee the customer
+  pays (``cardFee``: mode, rate and, for a gross-up, the fixed part — exact decimal strings);
+  the CSP forbids inline scripts, so pages read their configuration from here.
 - ``/sw.js`` and ``/manifest.webmanifest``: the progressive web app; the service worker's
   cache name carries a digest of the static files, so a new release replaces the old cache.
 - ``/docs``, ``/redoc``: Swagger UI and ReDoc with assets served by the service.
@@ -34,6 +35,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from balance_manager import __version__
+from balance_manager.domain import money
 from balance_manager.settings import Settings
 from balance_manager.web.headers import SecurityHeaders
 
@@ -117,6 +119,7 @@ def router(settings: Settings) -> APIRouter:
                 "publishableKey": settings.stripe_publishable_key,
                 "stripeJsUrl": settings.stripe_js_url,
                 "paymentsConfigured": settings.stripe_secret_key is not None,
+                "cardFee": card_fee(settings),
                 "version": __version__,
             },
             headers={"Cache-Control": "no-store"},
@@ -151,6 +154,19 @@ def router(settings: Settings) -> APIRouter:
         return _docs(request, "ReDoc", "redoc")
 
     return pages
+
+
+def card_fee(settings: Settings) -> dict[str, str]:
+    """The card fee as the pages word it ("plus the 2.9% card fee"): the rule's mode, its rate
+    and fixed part (major units of the default currency) as exact decimal strings."""
+    rule = settings.fee_rule
+    cur = money.currency(settings.default_currency)
+    return {
+        "mode": rule.mode.value,
+        "rate": str(rule.rate),
+        "fixed": str(money.to_major(rule.fixed, cur)),
+        "currency": cur.code,
+    }
 
 
 def _docs(request: Request, title: str, kind: str) -> HTMLResponse:

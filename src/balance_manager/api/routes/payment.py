@@ -144,6 +144,7 @@ async def set_default_method(
     user_id: UserId, svc: Svc, payment_method_id: str = PaymentMethodId
 ) -> DefaultOut:
     """Make this card the one recharges use (and the customer's default in Stripe, so the
-    Customer Portal agrees). A new card resumes an auto-recharge paused by failures and,
-    below the minimum, starts the recharge at once."""
+    Customer Portal agrees). A new card is a new chance: it ends the wait after a declined
+    charge, resumes an auto-recharge paused by failures and, below the minimum, starts the
+    recharge at once (trigger ``card``)."""
     return _default_out(await cards.make_default(svc, user_id, payment_method_id))

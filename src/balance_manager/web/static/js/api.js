@@ -3,12 +3,15 @@
 import { token } from "./session.js";
 import { t } from "./i18n.js";
 
+// code and params are what the page words in its own language (messages.js: errorText);
+// message is the service's English, for the console and unknown codes.
 export class ApiError extends Error {
-  constructor(status, code, message, field) {
+  constructor(status, code, message, field, params) {
     super(message);
     this.status = status;
     this.code = code;
     this.field = field || null;
+    this.params = params || {};
   }
 }
 
@@ -40,8 +43,8 @@ export async function api(path, { method = "GET", body } = {}) {
   }
   if (!response.ok) {
     const error = (data && data.error) || {};
-    throw new ApiError(response.status, error.code || `http_${response.status}`,
-      error.message || response.statusText, error.field);
+    throw new ApiError(response.status, error.code || "http_error",
+      error.message || response.statusText, error.field, error.params);
   }
   return data;
 }

@@ -8,11 +8,12 @@ import { boot, requireLink, stripeBlockedPanel } from "./shell.js";
 import { userId as linkUser } from "./session.js";
 import { dateTime, fractionDigits, money } from "./format.js";
 import { renderCards, cardLabel } from "./cards.js";
+import { nextRecharge, renderRechargeButton, renderStatusPill } from "./balance.js";
 import { balanceChart } from "./chart.js";
 import { validateSettings } from "./validate.js";
 import { authenticateRecharge } from "./sca.js";
 import { StripeUnavailable } from "./stripe-loader.js";
-import { errorText, rechargeOutcome } from "./messages.js";
+import { errorText, failureText, rechargeOutcome } from "./messages.js";
 
 const HISTORY_LIMIT = 10;
 const POLL_MS = 1000;
@@ -20,7 +21,7 @@ const POLL_MS = 1000;
 const state = {
   userId: null, config: null, status: null, settings: null, methods: null, methodsError: null,
   history: null, historyPage: 1, ledger: null, action: null, actionNotice: null, formDirty: false,
-  loadError: null,
+  loadError: null, fieldErrors: {},
 };
 let pollTimer = null;
 
@@ -73,21 +74,6 @@ function render() {
 
 function currency() { return state.status.currency; }
 
-function statusText() {
-  const st = state.status;
-  if (st.pendingRechargeId) {
-    return state.action && state.action.requiresAction
-      ? ["warn", t("status.waiting_authentication")] : ["info", t("status.recharging")];
-  }
-  if (state.settings.pausedReason) return ["warn", t("status.paused")];
-  if (!st.autoRechargeEnabled) return ["muted", t("status.auto_off")];
-  if (st.needsRecharge) {
-    return st.rechargeBlockedReason ? ["warn", t(`reason.${st.rechargeBlockedReason}`)] : ["info", t("status.due")];
-  }
-  if (st.rechargeBlockedReason === "no_payment_method") return ["warn", t("status.ok_no_card")];
-  return ["ok", t("status.ok")];
-}
-
 function renderBalance() {
   const st = state.status;
   const c = currency();
@@ -96,10 +82,11 @@ function renderBalance() {
   current.dataset.below = st.needsRecharge ? "true" : "false";
   $("[data-testid=balance-minimum]").textContent = money(st.minimumBalance, c);
   $("[data-testid=balance-target]").textContent = money(st.targetBalance, c);
-  const [tone, text] = statusText();
-  replace($("[data-testid=balance-status]"), h("span", { class: `badge badge-${tone}`, text }));
+  const waitingForCustomer = Boolean(state.action && state.action.requiresAction);
+  renderStatusPill($("[data-testid=balance-status]"), st, {
+    waitingForCustomer, paused: Boolean(state.settings.pausedReason),
+  });
   $("[data-testid=balance-auto]").textContent = st.autoRechargeEnabled ? t("common.on") : t("common.off");
-  const calc = st.calculation;
   const next = $("[data-testid=next-recharge]");
   const open = st.pendingRechargeId && state.action ? state.action.recharge : null;
   if (open) {
@@ -107,16 +94,10 @@ function renderBalance() {
     next.textContent = t("balance.open_recharge", {
       amount: money(open.amount, c), fee: money(open.fee, c), total: money(open.totalCharge, c),
     });
-  } else if (calc) {
-    next.textContent = t("balance.next_due", {
-      amount: money(calc.rechargeAmount, c), fee: money(calc.fee, c), total: money(calc.totalCharge, c),
-      balance: money(calc.newBalance, c),
-    }) + (calc.capped ? ` ${t("balance.capped")}` : "");
   } else {
-    next.textContent = t("balance.next_rule", { minimum: money(st.minimumBalance, c), target: money(st.targetBalance, c) });
+    next.textContent = nextRecharge(st, state.config);
   }
-  const button = $("#recharge-now");
-  button.disabled = !st.canRecharge || !(st.currentBalance < st.targetBalance);
+  renderRechargeButton($("#recharge-now"), $("#recharge-why"), st, state.config, { waitingForCustomer });
 }
 
 function banner(tone, testid, title, body, ...actions) {
@@ -177,12 +158,30 @@ function renderSettings() {
   $("#target-hint").textContent = t("settings.target_hint", { currency: currency().toUpperCase() });
 }
 
+// The card was declined (backing off or paused, or the newest recharge failed): another card
+// is the way out, and choosing one tries again at once.
+function afterDecline() {
+  const reason = state.status.rechargeBlockedReason;
+  if (state.settings.pausedReason || reason === "backing_off_after_failure" || reason === "auto_recharge_paused") {
+    return true;
+  }
+  const newest = state.historyPage === 1 && state.history && state.history.records[0];
+  return Boolean(newest && newest.status === "failed" && !newest.failureCode?.startsWith("amount_too_"));
+}
+
 function renderCardsSection() {
   const slot = $("#card-list-slot");
+  const methods = state.methods || [];
+  let hint = null;
+  if (afterDecline()) {
+    const another = methods.some((m) => !m.isDefault);
+    hint = h("p", { class: "notice notice-warn", "data-testid": "cards-decline-hint",
+      text: t(another ? "cards.after_decline_choose" : "cards.after_decline_add") });
+  }
   if (state.methodsError) {
     replace(slot, h("p", { class: "empty", "data-testid": "cards-error", text: errorText(state.methodsError) }));
   } else {
-    replace(slot, renderCards(state.methods || [], { onDefault: onMakeDefault, onRemove: onRemove }));
+    replace(slot, hint, renderCards(methods, { onDefault: onMakeDefault, onRemove: onRemove }));
   }
   $("#add-card").setAttribute("href", paymentPage());
 }
@@ -193,6 +192,18 @@ function paymentPage() {
 
 const STATUS_TONE = { succeeded: "ok", failed: "error", requires_action: "warn", canceled: "muted",
   pending: "info", processing: "info" };
+
+// Under a row's status: why it failed or was canceled; for one waiting for 3-D Secure, that it
+// waits for the customer (Stripe's "declined … requires authentication" is not a failure).
+function historyNote(r) {
+  if (r.status === "requires_action") {
+    return h("span", { class: "row-note waiting", "data-testid": "row-note", text: t("history.waiting") });
+  }
+  if ((r.status === "failed" || r.status === "canceled") && (r.failureCode || r.failureMessage)) {
+    return h("span", { class: `row-note ${r.status}`, "data-testid": "row-note", text: failureText(r) });
+  }
+  return null;
+}
 
 function renderHistory() {
   const slot = $("#history-slot");
@@ -211,10 +222,10 @@ function renderHistory() {
       ].map(([label, value]) => h("td", { "data-label": label, text: value }));
       const badge = h("span", { class: `badge badge-${STATUS_TONE[r.status] || "muted"}`, "data-testid": "status-badge",
         "data-status": r.status, text: t(`rstatus.${r.status}`) });
-      const failure = r.failureMessage ? h("span", { class: "failure", text: r.failureMessage }) : null;
+      const note = historyNote(r);
       const trigger = t(`trigger.${r.triggeredBy}`) + (r.capped ? ` · ${t("history.capped")}` : "");
       return h("tr", { "data-testid": "history-row", "data-status": r.status },
-        cells, h("td", { "data-label": t("history.status") }, badge, failure),
+        cells, h("td", { "data-label": t("history.status") }, badge, note),
         h("td", { "data-label": t("history.trigger"), text: trigger }));
     });
     replace(slot, h("div", { class: "table-wrap" },
@@ -295,12 +306,21 @@ async function onResume(button) {
   });
 }
 
-function showFieldError(name, key, text) {
+// A field's error: a key of the page's own checks or the service's error, kept so that a
+// language switch words it again.
+function showFieldError(name, key, error) {
+  state.fieldErrors[name] = key || error ? { key, error } : null;
   const input = $(`#${name}`);
   const out = $(`#${name}-error`);
-  const message = key ? t(key) : text || "";
+  const message = key ? t(key) : error ? errorText(error) : "";
   out.textContent = message;
   if (message) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
+}
+
+function rewordFieldErrors() {
+  for (const [name, shown] of Object.entries(state.fieldErrors)) {
+    if (shown) showFieldError(name, shown.key, shown.error);
+  }
 }
 
 function checkSettings(fields) {
@@ -343,7 +363,7 @@ async function onSaveSettings(event) {
       setResult(out, "ok", t("settings.saved") + warning);
     } catch (err) {
       const field = err.field === "minimumBalance" ? "minimum" : err.field === "targetBalance" ? "target" : null;
-      if (field) { showFieldError(field, null, errorText(err)); $(`#${field}`).focus(); }
+      if (field) { showFieldError(field, null, err); $(`#${field}`).focus(); }
       setResult(out, "error", field ? t("settings.fix_errors") : errorText(err));
       return;
     }
@@ -407,7 +427,7 @@ function wire() {
 }
 
 function main() {
-  boot({ onLanguage: render });
+  boot({ onLanguage: () => { render(); rewordFieldErrors(); } });
   if (!requireLink(null)) return;
   state.userId = linkUser();
   $("#app").hidden = false;

@@ -1,7 +1,9 @@
 // /payment-success.html?userId=… — where Stripe.js returns after confirmSetup. It reads
 // redirect_status and the SetupIntent and says what really happened (the original always
 // claimed success): succeeded → the service verifies and saves the card; processing → not yet;
-// failed → why, from the SetupIntent's last error. Then the balance, and "recharge now".
+// failed → why, from the SetupIntent's last error. A card saved beside another default is
+// offered as the new default (a new card ends the wait after a declined charge and, below the
+// minimum, recharges at once). Then the balance, and "recharge now".
 import { $, announce, h, replace } from "./dom.js";
 import { t } from "./i18n.js";
 import { appConfig } from "./config.js";
@@ -10,6 +12,7 @@ import { boot, requireLink, stripeBlockedPanel } from "./shell.js";
 import { userId as linkUser } from "./session.js";
 import { money } from "./format.js";
 import { cardLabel } from "./cards.js";
+import { nextRecharge, renderRechargeButton, renderStatusPill } from "./balance.js";
 import { stripeFor } from "./stripe-loader.js";
 import { errorText, rechargeOutcome } from "./messages.js";
 import { authenticateRecharge } from "./sca.js";
@@ -28,15 +31,50 @@ if (clientSecret) {
   history.replaceState(history.state, "", `${location.pathname}?${clean}`);
 }
 
-// body: a function, so a language switch re-renders the text in the new language.
-function showOutcome(kind, titleKey, body = () => "", { focus = true } = {}) {
-  state.outcome = { kind, titleKey, body };
+// body and actions: functions, so a language switch re-renders them in the new language.
+function showOutcome(kind, titleKey, body = () => "", { focus = true, actions = () => [] } = {}) {
+  state.outcome = { kind, titleKey, body, actions };
   const box = $("#outcome");
   box.dataset.outcome = kind;
   box.className = `card outcome outcome-${kind}`;
   $("#outcome-title").textContent = t(titleKey);
   $("#outcome-body").textContent = body();
+  replace($("#outcome-actions"), actions());
   if (focus) $("#outcome-title").focus();
+}
+
+// card: the card just saved; current: the default card, when it is another one (undefined if
+// the list no longer shows it).
+function showSaved(card, isDefault, current) {
+  const label = () => (card.last4 ? cardLabel(card) : t("cards.card"));
+  if (isDefault) {
+    showOutcome("succeeded", "success.ok_title", () => t("success.ok_default", { card: label() }));
+    return;
+  }
+  const currentLabel = () => (current ? cardLabel(current) : t("success.current_default"));
+  showOutcome("succeeded", "success.ok_title",
+    () => t("success.ok_saved", { card: label(), current: currentLabel() }), {
+      actions: () => [h("button", { type: "button", class: "button", "data-testid": "make-default",
+        text: t("success.make_default", { card: label() }), onclick: (e) => makeDefault(e.currentTarget, card, label) })],
+    });
+}
+
+async function makeDefault(button, card, label) {
+  const out = $("#outcome-result");
+  button.disabled = true;
+  try {
+    await endpoints.makeDefault(state.userId, card.id);
+  } catch (err) {
+    button.disabled = false;
+    out.dataset.tone = "error";
+    out.textContent = errorText(err);
+    return;
+  }
+  out.textContent = "";
+  state.cardSaved = true;
+  showOutcome("succeeded", "success.ok_title", () => t("success.ok_default", { card: label() }));
+  state.polls = 0;
+  await loadStatus();
 }
 
 async function failureReason() {
@@ -65,8 +103,8 @@ async function settleOutcome() {
       const card = methods.find((m) => m.id === done.paymentMethodId);
       const isDefault = done.defaultPaymentMethodId === done.paymentMethodId;
       state.cardSaved = isDefault;
-      showOutcome("succeeded", "success.ok_title", () => t(isDefault ? "success.ok_default" : "success.ok_saved",
-        { card: card ? cardLabel(card) : t("cards.card") }));
+      const current = methods.find((m) => m.id === done.defaultPaymentMethodId);
+      showSaved(card || { id: done.paymentMethodId }, isDefault, current);
     } catch (err) {
       if (err.code === "setup_intent_not_succeeded") {
         showOutcome("processing", "success.processing_title", () => t("success.processing_body"));
@@ -112,19 +150,9 @@ function renderStatus() {
   $("[data-testid=balance-current]").textContent = money(st.currentBalance, c);
   $("[data-testid=balance-minimum]").textContent = money(st.minimumBalance, c);
   $("[data-testid=balance-target]").textContent = money(st.targetBalance, c);
-  let text;
-  let tone;
-  if (st.pendingRechargeId) { text = t("status.recharging"); tone = "info"; }
-  else if (st.needsRecharge) {
-    text = st.rechargeBlockedReason ? t(`reason.${st.rechargeBlockedReason}`) : t("status.due");
-    tone = "warn";
-  } else { text = t("status.ok"); tone = "ok"; }
-  replace($("[data-testid=balance-status]"), h("span", { class: `badge badge-${tone}`, text }));
-  $("[data-testid=next-recharge]").textContent = st.pendingRechargeId ? t("processing.body") : st.calculation
-    ? t("balance.next_due", { amount: money(st.calculation.rechargeAmount, c), fee: money(st.calculation.fee, c),
-      total: money(st.calculation.totalCharge, c), balance: money(st.calculation.newBalance, c) })
-    : t("balance.next_rule", { minimum: money(st.minimumBalance, c), target: money(st.targetBalance, c) });
-  $("#recharge-now").disabled = !st.canRecharge || !(st.currentBalance < st.targetBalance);
+  renderStatusPill($("[data-testid=balance-status]"), st);
+  $("[data-testid=next-recharge]").textContent = st.pendingRechargeId ? t("processing.body") : nextRecharge(st, state.config);
+  renderRechargeButton($("#recharge-now"), $("#recharge-why"), st, state.config);
 }
 
 async function rechargeNow(event) {
@@ -173,7 +201,7 @@ async function main() {
     onLanguage: () => {
       renderStatus();
       const o = state.outcome;
-      if (o) showOutcome(o.kind, o.titleKey, o.body, { focus: false });
+      if (o) showOutcome(o.kind, o.titleKey, o.body, { focus: false, actions: o.actions });
     },
   });
   const expected = params.get("userId");
