@@ -19,9 +19,10 @@ from typing import Any
 
 import httpx
 
+from .control_input import boolean, integer, number
 from .resources.events import type_matches
 from .state import SandboxState, random_id
-from .wire import JSON
+from .wire import JSON, invalid_request
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +52,31 @@ class WebhookConfig:
     reorder_window: int = 0  # buffer this many events, then deliver them newest first
 
     def update(self, values: dict[str, Any]) -> None:
+        """Apply a control request's settings, all or none; a bad one is Stripe's 400."""
+        parsed: dict[str, Any] = {}
         for name, value in values.items():
-            if not hasattr(self, name):
-                raise ValueError(f"unknown webhook setting: {name}")
+            if name not in _LIMITS:
+                raise invalid_request(f"Unknown webhook setting: {name}", param=name)
             current = getattr(self, name)
             if isinstance(current, bool):
-                setattr(self, name, value in (True, "true", "1", 1))
+                parsed[name] = boolean(value, name)
+            elif isinstance(current, int):
+                parsed[name] = integer(value, name, minimum=int(_LIMITS[name]))
             else:
-                setattr(self, name, type(current)(value))
+                parsed[name] = number(value, name, minimum=_LIMITS[name])
+        for name, value in parsed.items():
+            setattr(self, name, value)
+
+
+# The smallest value each setting takes (booleans: unused).
+_LIMITS: dict[str, float] = {
+    "retry_base_seconds": 0,
+    "max_attempts": 1,
+    "timeout_seconds": 0.001,
+    "delay_seconds": 0,
+    "duplicate": 0,
+    "reorder_window": 0,
+}
 
 
 @dataclass
