@@ -159,7 +159,7 @@ class ApiApp:
         fault = self.state.faults.take(method, path)
         if fault is not None and fault.kind in ("error", "rate_limit"):
             raise _fault_error(fault)
-        params = validate(raw, route.schema)
+        params = validate(raw, route.schema_for(ctx))
         key = headers.get("idempotency-key") if method == "POST" else None
         ctx.idempotency_key = key
         if key is not None:

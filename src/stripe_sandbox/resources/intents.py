@@ -17,7 +17,18 @@ from typing import Any, NoReturn
 from urllib.parse import urlencode
 
 from .. import versions
-from ..params import BOOL, MANDATE_DATA, META, PAYMENT_METHOD_DATA, STR, Enum, ListOf, Obj, Spec
+from ..params import (
+    BOOL,
+    MANDATE_DATA,
+    META,
+    PAYMENT_METHOD_DATA,
+    STR,
+    STRIPE_JS_PAYMENT_METHOD_DATA,
+    Enum,
+    ListOf,
+    Obj,
+    Spec,
+)
 from ..routing import Call
 from ..state import RequestContext, SandboxState, random_id
 from ..wire import JSON, StripeError, invalid_request, unknown_parameter
@@ -66,8 +77,13 @@ CONFIRM_PARAMS: dict[str, Spec] = {
     "return_url": STR,
     "use_stripe_sdk": BOOL,
     "mandate_data": MANDATE_DATA,
-    "client_secret": STR,
     "allowed_payment_method_types": ListOf(STR),
+}
+# Stripe.js confirms with the publishable key and the intent's client secret, and may send
+# the card itself.
+STRIPE_JS_CONFIRM: dict[str, Spec] = {
+    "client_secret": STR,
+    "payment_method_data": STRIPE_JS_PAYMENT_METHOD_DATA,
 }
 CREATE_PARAMS: dict[str, Spec] = {
     "customer": STR,

@@ -72,7 +72,7 @@ _CONFIRM: dict[str, Spec] = {
     "payment_method_types": ListOf(STR),
 }
 CREATE: dict[str, Spec] = {
-    **{k: v for k, v in _CONFIRM.items() if k != "client_secret"},
+    **_CONFIRM,
     **intents.CREATE_PARAMS,
     "amount": Req(INT),
     "currency": Req(STR),
@@ -298,7 +298,14 @@ ROUTES = [
     list_route("payment_intent", "/v1/payment_intents", ("customer",)),
     Route("GET", "/v1/payment_intents/{id}", retrieve, {"client_secret": STR}, publishable=True),
     Route("POST", "/v1/payment_intents/{id}", update, UPDATE),
-    Route("POST", "/v1/payment_intents/{id}/confirm", confirm, _CONFIRM, publishable=True),
+    Route(
+        "POST",
+        "/v1/payment_intents/{id}/confirm",
+        confirm,
+        _CONFIRM,
+        publishable=True,
+        publishable_params=intents.STRIPE_JS_CONFIRM,
+    ),
     Route(
         "POST",
         "/v1/payment_intents/{id}/cancel",

@@ -137,7 +137,14 @@ ROUTES = [
     list_route("setup_intent", "/v1/setup_intents", ("customer", "payment_method")),
     Route("GET", "/v1/setup_intents/{id}", retrieve, {"client_secret": STR}, publishable=True),
     Route("POST", "/v1/setup_intents/{id}", update, UPDATE),
-    Route("POST", "/v1/setup_intents/{id}/confirm", confirm, _CONFIRM, publishable=True),
+    Route(
+        "POST",
+        "/v1/setup_intents/{id}/confirm",
+        confirm,
+        _CONFIRM,
+        publishable=True,
+        publishable_params=intents.STRIPE_JS_CONFIRM,
+    ),
     Route(
         "POST",
         "/v1/setup_intents/{id}/cancel",

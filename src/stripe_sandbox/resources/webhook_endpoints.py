@@ -98,7 +98,7 @@ def delete(call: Call) -> JSON:
 
 ROUTES = [
     Route("POST", "/v1/webhook_endpoints", create, CREATE),
-    list_route("webhook_endpoint", "/v1/webhook_endpoints"),
+    list_route("webhook_endpoint", "/v1/webhook_endpoints", created=False),
     Route("GET", "/v1/webhook_endpoints/{id}", retrieve, {}),
     Route("POST", "/v1/webhook_endpoints/{id}", update, UPDATE),
     Route("DELETE", "/v1/webhook_endpoints/{id}", delete, {}),
