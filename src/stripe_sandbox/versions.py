@@ -18,6 +18,9 @@ from .wire import invalid_request
 # The version stripe-python 16 pins (``stripe.api_version``): the sandbox account's default.
 LATEST = "2026-10-28.endive"
 
+# docs.stripe.com/changelog/2023-08-16/automatic-payment-methods: an intent created without
+# payment method types takes the Dashboard's payment methods, redirects allowed.
+AUTOMATIC_PAYMENT_METHODS_BY_DEFAULT_SINCE = "2023-08-16"
 # docs.stripe.com/changelog/dahlia/2026-07-29/allowed-payment-method-types-parameter
 ALLOWED_PAYMENT_METHOD_TYPES_SINCE = "2026-07-29"
 # docs.stripe.com/changelog/endive/2026-09-30/removes-the-payment-method-types-parameter-…
@@ -42,6 +45,10 @@ def _parts(version: str) -> tuple[str, str]:
     if m is None:  # checked on the way in; compare as the oldest version rather than fail
         return "0000-00-00", ""
     return m.group(1), m.group(2) or ""
+
+
+def automatic_payment_methods_by_default(version: str) -> bool:
+    return _parts(version)[0] >= AUTOMATIC_PAYMENT_METHODS_BY_DEFAULT_SINCE
 
 
 def accepts_allowed_payment_method_types(version: str) -> bool:

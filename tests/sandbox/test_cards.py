@@ -7,7 +7,7 @@ import stripe
 
 from stripe_sandbox import RunningSandbox
 
-from .helpers import authenticate, charge_off_session, saved_card
+from .helpers import NO_REDIRECTS, authenticate, charge_off_session, saved_card
 
 SUCCEEDING = [("pm_card_visa", "4242424242424242"), ("pm_card_mastercard", "5555555555554444")]
 DECLINE_AT_SETUP = [
@@ -63,7 +63,12 @@ def test_cards_that_decline_at_setup_and_charge(
     )
     with pytest.raises(stripe.CardError) as setup:
         stripe_client.v1.setup_intents.create(
-            params={"customer": customer.id, "payment_method": pm.id, "confirm": True}
+            params={
+                "customer": customer.id,
+                "payment_method": pm.id,
+                "confirm": True,
+                "automatic_payment_methods": NO_REDIRECTS,
+            }
         )
     assert setup.value.http_status == 402
     assert setup.value.error.setup_intent is not None
@@ -72,7 +77,13 @@ def test_cards_that_decline_at_setup_and_charge(
 
     with pytest.raises(stripe.CardError) as pay:
         stripe_client.v1.payment_intents.create(
-            params={"amount": 500, "currency": "usd", "payment_method": test_pm, "confirm": True}
+            params={
+                "amount": 500,
+                "currency": "usd",
+                "payment_method": test_pm,
+                "confirm": True,
+                "automatic_payment_methods": NO_REDIRECTS,
+            }
         )
     err = pay.value.error
     assert (err.code, err.decline_code, err.type) == (code, decline_code, "card_error")
@@ -107,6 +118,7 @@ def test_authentication_required_on_setup_then_off_session_succeeds(
             "customer": customer.id,
             "payment_method": "pm_card_authenticationRequiredOnSetup",
             "confirm": True,
+            "automatic_payment_methods": NO_REDIRECTS,
             "usage": "off_session",
         }
     )
@@ -125,6 +137,7 @@ def test_authentication_required_on_setup_then_off_session_succeeds(
             "customer": customer.id,
             "payment_method": str(si.payment_method),
             "confirm": True,
+            "automatic_payment_methods": NO_REDIRECTS,
         }
     )
     assert on_session.status == "requires_action"
@@ -163,6 +176,7 @@ def test_failed_authentication_leaves_intent_needing_a_payment_method(
             "currency": "usd",
             "payment_method": "pm_card_authenticationRequired",
             "confirm": True,
+            "automatic_payment_methods": NO_REDIRECTS,
         }
     )
     assert pi.status == "requires_action"
@@ -190,6 +204,12 @@ def test_bad_card_numbers(stripe_client: stripe.StripeClient) -> None:
     )
     with pytest.raises(stripe.CardError) as info:
         stripe_client.v1.payment_intents.create(
-            params={"amount": 500, "currency": "usd", "payment_method": live.id, "confirm": True}
+            params={
+                "amount": 500,
+                "currency": "usd",
+                "payment_method": live.id,
+                "confirm": True,
+                "automatic_payment_methods": NO_REDIRECTS,
+            }
         )
     assert info.value.error.decline_code == "test_mode_live_card"

@@ -11,7 +11,7 @@ import stripe
 
 from stripe_sandbox import RunningSandbox
 
-from .helpers import by_type, charge_off_session, listen, received, saved_card
+from .helpers import NO_REDIRECTS, by_type, charge_off_session, listen, received, saved_card
 from .receiver import Receiver
 
 DISPUTE_FEE = 1500
@@ -172,6 +172,7 @@ def test_dispute_test_card_and_lists(
             "currency": "usd",
             "payment_method": "pm_card_createDispute",
             "confirm": True,
+            "automatic_payment_methods": NO_REDIRECTS,
         }
     )
     assert disputed.status == "succeeded"

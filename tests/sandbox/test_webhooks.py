@@ -10,6 +10,7 @@ import stripe
 
 from stripe_sandbox import RunningSandbox
 
+from .helpers import NO_REDIRECTS
 from .receiver import Receiver
 
 
@@ -53,6 +54,7 @@ def test_events_are_delivered_signed(
             "customer": customer.id,
             "payment_method": "pm_card_visa",
             "confirm": True,
+            "automatic_payment_methods": NO_REDIRECTS,
         }
     )
     assert receiver.wait_for(4)

@@ -27,6 +27,7 @@ from ..params import (
     Enum,
     ListOf,
     Obj,
+    Req,
     Spec,
 )
 from ..routing import Call
@@ -49,11 +50,14 @@ class IntentKind:
     confirm_after_success: str
     confirm_without_method: str
     authentication_failure: str
+    return_url_needed: str
 
 
 # --------------------------------------------------------------------------- parameters
 
-AUTOMATIC_PAYMENT_METHODS = Obj({"enabled": BOOL, "allow_redirects": Enum(("always", "never"))})
+AUTOMATIC_PAYMENT_METHODS = Obj(
+    {"enabled": Req(BOOL), "allow_redirects": Enum(("always", "never"))}
+)
 
 
 def payment_method_options_param(**card: Spec) -> Obj:
@@ -115,6 +119,35 @@ def only_with_confirm(params: JSON, names: tuple[str, ...]) -> None:
             )
 
 
+def automatic_payment_methods(call: Call) -> JSON | None:
+    """The new intent's ``automatic_payment_methods``: as given; or, when the call names no
+    payment method types, Stripe's default since 2023-08-16 — the Dashboard's payment methods,
+    redirects allowed (docs.stripe.com/changelog/2023-08-16/automatic-payment-methods)."""
+    p = call.params
+    auto = p.get("automatic_payment_methods")
+    if auto is not None:
+        return {
+            "allow_redirects": auto.get("allow_redirects") or "always",
+            "enabled": auto["enabled"],
+        }
+    if p.get("payment_method_types") or p.get("allowed_payment_method_types"):
+        return None
+    if versions.automatic_payment_methods_by_default(call.ctx.api_version):
+        return {"allow_redirects": "always", "enabled": True}
+    return None
+
+
+def check_return_url(kind: IntentKind, auto: JSON | None, params: JSON) -> None:
+    """Since 2023-08-16, an intent that may use redirect-based payment methods is confirmed with
+    a ``return_url`` (a PaymentIntent off session needs none); ``allow_redirects=never`` lifts
+    it."""
+    if not auto or not auto["enabled"] or auto["allow_redirects"] != "always":
+        return
+    if params.get("return_url") or (kind.object == "payment_intent" and params.get("off_session")):
+        return
+    raise invalid_request(kind.return_url_needed)
+
+
 def check_customer(state: SandboxState, params: JSON) -> None:
     if params.get("customer"):
         require(state, params["customer"], "customer", param="customer")
@@ -136,24 +169,17 @@ def new_intent(
     *,
     payment_method: JSON | None,
     payment_method_types: list[str],
+    automatic_payment_methods: JSON | None,
     ctx: RequestContext,
     **own: Any,
 ) -> JSON:
     """Create an intent from create's ``params`` with the fields both kinds have and the kind's
     ``own``, store it and emit ``….created``."""
     intent_id = random_id(kind.id_prefix)
-    auto = params.get("automatic_payment_methods")
     fields: JSON = {
         "allowed_payment_method_types": params.get("allowed_payment_method_types"),
         "application": None,
-        "automatic_payment_methods": (
-            {
-                "allow_redirects": auto.get("allow_redirects") or "always",
-                "enabled": bool(auto.get("enabled")),
-            }
-            if auto
-            else None
-        ),
+        "automatic_payment_methods": automatic_payment_methods,
         "cancellation_reason": None,
         "client_secret": client_secret(intent_id),
         "created": state.now(),
@@ -248,16 +274,23 @@ def confirmable(call: Call, kind: IntentKind) -> tuple[JSON, JSON]:
             else unexpected_state(kind, intent, "confirm")
         )
         raise error_for_intent(refusal, intent)
-    apply_payment_method_types(call, intent)
+    types = payment_method_types(call, intent["object"])  # refuses a parameter first
+    check_return_url(kind, intent["automatic_payment_methods"], call.params)
     pm = payment_method_param(call)
     if pm is None and intent["payment_method"]:
         pm = require(state, intent["payment_method"], "payment_method")
     if pm is None:
-        raise error_for_intent(
-            invalid_request(kind.confirm_without_method, code=f"{kind.object}_unexpected_state"),
-            intent,
-        )
+        missing_payment_method(kind, intent)
+    set_payment_method_types(call, intent, types)
     return intent, pm
+
+
+def missing_payment_method(kind: IntentKind, intent: JSON) -> NoReturn:
+    """Stripe's refusal to confirm an intent that has no payment method to confirm with."""
+    raise error_for_intent(
+        invalid_request(kind.confirm_without_method, code=f"{kind.object}_unexpected_state"),
+        intent,
+    )
 
 
 def start_attempt(kind: IntentKind, intent: JSON, pm: JSON) -> None:
@@ -273,11 +306,14 @@ def authentication_url(ctx: RequestContext, intent: JSON, return_url: str | None
     return f"{ctx.base_url}/_sandbox/authenticate/{intent['id']}?{urlencode(query)}"
 
 
-def authentication_action(ctx: RequestContext, intent: JSON, return_url: str | None) -> JSON:
+def authentication_action(
+    ctx: RequestContext, intent: JSON, return_url: str | None, use_stripe_sdk: bool
+) -> JSON:
     """``next_action`` for a 3D Secure challenge: ``redirect_to_url`` when a ``return_url`` was
-    given, else ``use_stripe_sdk`` (Stripe.js shows the challenge)."""
+    given, else — or when the caller is Stripe.js (``use_stripe_sdk``), which shows the
+    challenge itself — ``use_stripe_sdk``."""
     url = authentication_url(ctx, intent, return_url)
-    if return_url:
+    if return_url and not use_stripe_sdk:
         return {
             "type": "redirect_to_url",
             "redirect_to_url": {"return_url": return_url, "url": url},
@@ -293,11 +329,15 @@ def authentication_action(ctx: RequestContext, intent: JSON, return_url: str | N
 
 
 def require_action(
-    state: SandboxState, intent: JSON, ctx: RequestContext, return_url: str | None
+    state: SandboxState,
+    intent: JSON,
+    ctx: RequestContext,
+    return_url: str | None,
+    use_stripe_sdk: bool = False,
 ) -> JSON:
     """The card asks for 3-D Secure: ``requires_action`` until the challenge page answers."""
     intent["status"] = "requires_action"
-    intent["next_action"] = authentication_action(ctx, intent, return_url)
+    intent["next_action"] = authentication_action(ctx, intent, return_url, use_stripe_sdk)
     state.touch()
     state.emit(f"{intent['object']}.requires_action", intent, ctx)
     return intent
@@ -428,8 +468,11 @@ def payment_method_types(
 
 
 def apply_payment_method_types(call: Call, intent: JSON) -> None:
-    """An update or confirm: set the intent's types from the call (see above)."""
-    types = payment_method_types(call, intent["object"])
+    """An update: set the intent's types from the call (see above)."""
+    set_payment_method_types(call, intent, payment_method_types(call, intent["object"]))
+
+
+def set_payment_method_types(call: Call, intent: JSON, types: list[str] | None) -> None:
     if types is not None:
         intent["payment_method_types"] = types
     if call.params.get("allowed_payment_method_types") is not None:
