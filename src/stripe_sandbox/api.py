@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from . import versions
+from . import shapes, versions
 from .faults import Fault
 from .params import validate
 from .routing import Call, Route, Router, expand
@@ -212,7 +212,7 @@ class ApiApp:
             with self.state.lock:
                 result = route.handler(Call(self.state, params, path_params, ctx))
                 result = expand(self.state, result, params.get("expand"))
-                return 200, dumps(result)
+                return 200, dumps(shapes.render(result, ctx.api_version, params.get("expand")))
         except StripeError as err:
             return _error_response(err, ctx)
         except Exception:  # a sandbox bug must look like Stripe's 500, not kill the server

@@ -21,6 +21,7 @@ import httpx
 
 from .control_input import boolean, integer, number
 from .resources.events import type_matches
+from .shapes import render_event
 from .state import SandboxState, random_id
 from .wire import JSON, invalid_request
 
@@ -35,11 +36,9 @@ def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
 
 def rendered_for(event: JSON, endpoint: JSON) -> JSON:
     """The event as this endpoint receives it: in the endpoint's API version when it has one,
-    else in the account version the event was created with (never the request's version)."""
-    version = endpoint.get("api_version")
-    if version is None or version == event["api_version"]:
-        return event
-    return {**event, "api_version": version}
+    else in the account's version the event was created with (never the request's version);
+    ``data`` is shaped for that version (``shapes.py``)."""
+    return render_event(event, endpoint.get("api_version"))
 
 
 @dataclass
