@@ -97,6 +97,7 @@ CREATE_PARAMS: dict[str, Spec] = {
     "automatic_payment_methods": AUTOMATIC_PAYMENT_METHODS,
     # Which of the two a request may use depends on its API version: payment_method_types below.
     "payment_method_types": ListOf(STR),
+    "excluded_payment_method_types": ListOf(STR),
 }
 UPDATE_PARAMS: dict[str, Spec] = {
     "customer": STR,
@@ -105,6 +106,7 @@ UPDATE_PARAMS: dict[str, Spec] = {
     "payment_method": STR,
     "payment_method_types": ListOf(STR),
     "allowed_payment_method_types": ListOf(STR),
+    "excluded_payment_method_types": ListOf(STR),
 }
 
 
@@ -178,6 +180,7 @@ def new_intent(
     intent_id = random_id(kind.id_prefix)
     fields: JSON = {
         "allowed_payment_method_types": params.get("allowed_payment_method_types"),
+        "excluded_payment_method_types": params.get("excluded_payment_method_types") or None,
         "application": None,
         "automatic_payment_methods": automatic_payment_methods,
         "cancellation_reason": None,
@@ -425,6 +428,13 @@ def payment_method_types(
     (``payment_method_types_no_longer_supported``).
     """
     p, version = call.params, call.ctx.api_version
+    if "card" in (p.get("excluded_payment_method_types") or ()):
+        raise invalid_request(
+            "Excluding `card` leaves no payment method type to use here (the sandbox emulates "
+            f"{', '.join(SUPPORTED_TYPES)} only).",
+            param="excluded_payment_method_types",
+            code=f"{kind}_invalid_parameter",
+        )
     allowed = p.get("allowed_payment_method_types")
     explicit = p.get("payment_method_types")
     if "allowed_payment_method_types" in p and not versions.accepts_allowed_payment_method_types(
@@ -475,5 +485,6 @@ def apply_payment_method_types(call: Call, intent: JSON) -> None:
 def set_payment_method_types(call: Call, intent: JSON, types: list[str] | None) -> None:
     if types is not None:
         intent["payment_method_types"] = types
-    if call.params.get("allowed_payment_method_types") is not None:
-        intent["allowed_payment_method_types"] = call.params["allowed_payment_method_types"]
+    for name in ("allowed_payment_method_types", "excluded_payment_method_types"):
+        if name in call.params and name in intent:
+            intent[name] = call.params[name] or None

@@ -75,6 +75,7 @@ _CONFIRM: dict[str, Spec] = {
     "receipt_email": STR,
     "setup_future_usage": _SETUP_FUTURE_USAGE,
     "error_on_requires_action": BOOL,
+    "excluded_payment_method_types": ListOf(STR),
     # Which one a request may use depends on its API version: intents.payment_method_types.
     "payment_method_types": ListOf(STR),
 }
@@ -175,9 +176,11 @@ def create(call: Call) -> JSON:
         capture_method=p.get("capture_method") or "automatic_async",
         confirmation_method=p.get("confirmation_method") or "automatic",
         currency=currency,
-        excluded_payment_method_types=None,
+        customer_account=None,
         latest_charge=None,
+        managed_payments=None,
         payment_method_options=intents.card_options(installments=None),
+        payment_record=None,
         processing=None,
         receipt_email=p.get("receipt_email"),
         review=None,
