@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from .control_input import boolean, integer, number
-from .resources.events import type_matches
+from .resources.events import record_delivery, type_matches
 from .shapes import render_event
 from .state import SandboxState, random_id
 from .wire import JSON, invalid_request
@@ -216,6 +216,8 @@ class WebhookDispatcher:
             if event is not None and event["pending_webhooks"] > 0:
                 event["pending_webhooks"] -= 1
                 self.state.touch()
+            if event is not None and result is not None and not result.succeeded:
+                record_delivery(self.state, event_id, endpoint_id, succeeded=False)
 
     async def attempt(
         self, endpoint_id: str, event_id: str, number: int, *, manual: bool = False
@@ -260,6 +262,9 @@ class WebhookDispatcher:
             manual=manual,
         )
         self.attempts.append(result)
+        if manual and result.succeeded:  # a resend that gets through ends a failure
+            with self.state.lock:
+                record_delivery(self.state, event_id, endpoint_id, succeeded=True)
         return result
 
     async def resend(self, event_id: str, endpoint_ids: list[str] | None = None) -> list[Attempt]:
