@@ -138,7 +138,7 @@ def routes(rt: Runtime) -> list[Route]:
             si = setup_intents.new(state, {"customer": customer["id"]}, pm, ["card"], ctx)
             return_url = f"{ctx.base_url}/p/session/{secret}"
             try:
-                si = setup_intents.run_confirmation(state, si, pm, ctx, return_url)
+                si = setup_intents.run_confirmation(state, si, pm, ctx, {"return_url": return_url})
             except StripeError as err:
                 return back(secret, error=err.error["message"])
             if si["status"] == "requires_action":

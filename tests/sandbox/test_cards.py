@@ -213,3 +213,72 @@ def test_bad_card_numbers(stripe_client: stripe.StripeClient) -> None:
             }
         )
     assert info.value.error.decline_code == "test_mode_live_card"
+
+
+@pytest.mark.parametrize("request_3ds", ["any", "challenge"])
+def test_request_three_d_secure_asks_for_authentication_whatever_the_card(
+    stripe_client: stripe.StripeClient, sandbox: RunningSandbox, request_3ds: str
+) -> None:
+    options = {"card": {"request_three_d_secure": request_3ds}}
+    si = stripe_client.v1.setup_intents.create(
+        params={
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "automatic_payment_methods": NO_REDIRECTS,
+            "payment_method_options": options,  # type: ignore[typeddict-item]
+        }
+    )
+    assert si.status == "requires_action"
+    assert si.payment_method_options is not None and si.payment_method_options.card is not None
+    assert si.payment_method_options.card.request_three_d_secure == request_3ds
+    authenticate(sandbox, si)
+    assert stripe_client.v1.setup_intents.retrieve(si.id).status == "succeeded"
+
+    pi = stripe_client.v1.payment_intents.create(
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "payment_method_options": options,  # type: ignore[typeddict-item]
+            "automatic_payment_methods": NO_REDIRECTS,
+        }
+    )
+    pi = stripe_client.v1.payment_intents.confirm(pi.id)
+    assert pi.status == "requires_action"
+    authenticate(sandbox, pi)
+    paid = stripe_client.v1.payment_intents.retrieve(pi.id, params={"expand": ["latest_charge"]})
+    assert paid.status == "succeeded" and isinstance(paid.latest_charge, stripe.Charge)
+    details = paid.latest_charge.payment_method_details
+    assert details is not None and details.card is not None
+    assert details.card.three_d_secure is not None  # the charge was authenticated
+
+    # off session nobody can answer the challenge: the payment needs the customer
+    customer, pm = saved_card(stripe_client, sandbox, "pm_card_visa")
+    with pytest.raises(stripe.CardError) as info:
+        stripe_client.v1.payment_intents.create(
+            params={
+                "amount": 1000,
+                "currency": "usd",
+                "customer": customer,
+                "payment_method": pm,
+                "confirm": True,
+                "off_session": True,
+                "automatic_payment_methods": NO_REDIRECTS,
+                "payment_method_options": options,  # type: ignore[typeddict-item]
+            }
+        )
+    assert info.value.code == "authentication_required"
+    # "automatic" (the default) leaves it to the card: this one needs none
+    assert (
+        stripe_client.v1.payment_intents.create(
+            params={
+                "amount": 1000,
+                "currency": "usd",
+                "payment_method": "pm_card_visa",
+                "confirm": True,
+                "automatic_payment_methods": NO_REDIRECTS,
+                "payment_method_options": {"card": {"request_three_d_secure": "automatic"}},
+            }
+        ).status
+        == "succeeded"
+    )

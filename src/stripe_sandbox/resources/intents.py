@@ -159,7 +159,8 @@ def check_customer(state: SandboxState, params: JSON) -> None:
 
 
 def card_options(**own: Any) -> JSON:
-    """The intent's ``payment_method_options``: Stripe's defaults (the parameter is not kept)."""
+    """The intent's ``payment_method_options``: Stripe's defaults; of the parameter, only
+    ``card[request_three_d_secure]`` is kept (see ``three_d_secure_requested``)."""
     card = {"mandate_options": None, "network": None, "request_three_d_secure": "automatic", **own}
     return {"card": dict(sorted(card.items()))}
 
@@ -200,6 +201,7 @@ def new_intent(
         **own,
     }
     intent: JSON = {"id": intent_id, "object": kind.object, **dict(sorted(fields.items()))}
+    three_d_secure_requested(intent, params)  # kept from create on
     apply_metadata(intent, params)
     state.add(intent)
     state.emit(f"{kind.object}.created", intent, ctx)
@@ -294,6 +296,20 @@ def missing_payment_method(kind: IntentKind, intent: JSON) -> NoReturn:
         invalid_request(kind.confirm_without_method, code=f"{kind.object}_unexpected_state"),
         intent,
     )
+
+
+def three_d_secure_requested(intent: JSON, params: JSON) -> bool:
+    """``payment_method_options[card][request_three_d_secure]`` = ``any`` or ``challenge``
+    (this call's, else the intent's): the caller asks for 3-D Secure whatever the card's own
+    rules — on session the customer is challenged, off session the payment needs them
+    (``authentication_required``). The sandbox's challenge is the same for both values."""
+    options = intent["payment_method_options"]["card"]
+    asked = ((params.get("payment_method_options") or {}).get("card") or {}).get(
+        "request_three_d_secure"
+    )
+    if asked is not None:
+        options["request_three_d_secure"] = asked
+    return options["request_three_d_secure"] in ("any", "challenge")
 
 
 def start_attempt(kind: IntentKind, intent: JSON, pm: JSON) -> None:

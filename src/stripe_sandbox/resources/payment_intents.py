@@ -233,10 +233,13 @@ def confirm(call: Call) -> JSON:
 
 def _confirm(state: SandboxState, pi: JSON, pm: JSON, ctx: RequestContext, p: JSON) -> JSON:
     intents.start_attempt(KIND, pi, pm)
+    requested = intents.three_d_secure_requested(pi, p)
     card = card_of(state, pm)
     off_session = bool(p.get("off_session"))
-    needs_auth = card.auth is cards.Auth.ALWAYS or (
-        card.auth is cards.Auth.ON_SETUP and not (off_session and is_set_up(state, pm["id"]))
+    needs_auth = (
+        requested
+        or card.auth is cards.Auth.ALWAYS
+        or (card.auth is cards.Auth.ON_SETUP and not (off_session and is_set_up(state, pm["id"])))
     )
     if needs_auth:
         if off_session or p.get("error_on_requires_action"):

@@ -89,9 +89,7 @@ def create(call: Call) -> JSON:
         return si
     if pm is None:  # created, but it cannot be confirmed: Stripe's error carries it
         intents.missing_payment_method(KIND, si)
-    return run_confirmation(
-        state, si, pm, call.ctx, p.get("return_url"), bool(p.get("use_stripe_sdk"))
-    )
+    return run_confirmation(state, si, pm, call.ctx, p)
 
 
 def retrieve(call: Call) -> JSON:
@@ -107,26 +105,21 @@ def update(call: Call) -> JSON:
 
 def confirm(call: Call) -> JSON:
     si, pm = intents.confirmable(call, KIND)
-    p = call.params
-    return run_confirmation(
-        call.state, si, pm, call.ctx, p.get("return_url"), bool(p.get("use_stripe_sdk"))
-    )
+    return run_confirmation(call.state, si, pm, call.ctx, call.params)
 
 
-def run_confirmation(
-    state: SandboxState,
-    si: JSON,
-    pm: JSON,
-    ctx: RequestContext,
-    return_url: str | None,
-    use_stripe_sdk: bool = False,
-) -> JSON:
+def run_confirmation(state: SandboxState, si: JSON, pm: JSON, ctx: RequestContext, p: JSON) -> JSON:
+    """Confirm ``si`` with ``pm`` under the confirmation's parameters ``p`` (``return_url``,
+    ``use_stripe_sdk``, ``payment_method_options``)."""
     intents.start_attempt(KIND, si, pm)
+    requested = intents.three_d_secure_requested(si, p)
     card = card_of(state, pm)
     if card.setup_decline is not None:
         intents.decline(state, KIND, si, ctx, decline_payload(card.setup_decline, pm))
-    if card.auth in (cards.Auth.ON_SETUP, cards.Auth.ALWAYS):
-        return intents.require_action(state, si, ctx, return_url, use_stripe_sdk)
+    if requested or card.auth in (cards.Auth.ON_SETUP, cards.Auth.ALWAYS):
+        return intents.require_action(
+            state, si, ctx, p.get("return_url"), bool(p.get("use_stripe_sdk"))
+        )
     return succeed(state, si, pm, ctx)
 
 
