@@ -24,6 +24,8 @@ from typing_extensions import is_typeddict
 from stripe_sandbox import RunningSandbox
 from stripe_sandbox.params import ListOf, Obj, Req, Spec
 from stripe_sandbox.resources import all_routes
+from stripe_sandbox.resources.event_types import STRIPE_EVENT_TYPES
+from stripe_sandbox.resources.events import KNOWN_TYPES
 from stripe_sandbox.routing import Route
 
 # Each route of the sandbox → the SDK's request type for that call.
@@ -250,3 +252,32 @@ def test_stripe_js_parameters_need_a_publishable_key(
         headers=secret_key,
     )
     assert r.status_code == 200
+
+
+def test_a_webhook_endpoint_takes_every_stripe_event_type_and_no_other(
+    stripe_client: stripe.StripeClient,
+) -> None:
+    sdk_types = set(
+        re.findall(
+            r"'([a-z0-9_.*]+)'", str(_fields(P.WebhookEndpointCreateParams)["enabled_events"])
+        )
+    )
+    assert STRIPE_EVENT_TYPES | {"*"} == sdk_types
+    assert set(KNOWN_TYPES) <= STRIPE_EVENT_TYPES  # what the sandbox emits is Stripe's
+    # a type the sandbox never emits is still one an endpoint may want (the product handles
+    # payment_intent.processing, which bank debits will bring)
+    endpoint = stripe_client.v1.webhook_endpoints.create(
+        params={
+            "url": "https://example.test/hooks",
+            "enabled_events": ["payment_intent.processing", "invoice.paid"],
+            "api_version": stripe.api_version,
+        }
+    )
+    assert endpoint.enabled_events == ["payment_intent.processing", "invoice.paid"]
+    for wrong in ("charge.*", "not.an.event"):
+        with pytest.raises(stripe.InvalidRequestError) as info:
+            stripe_client.v1.webhook_endpoints.update(
+                endpoint.id,
+                params={"enabled_events": ["charge.succeeded", wrong]},  # type: ignore[list-item]
+            )
+        assert info.value.param == "enabled_events[1]"
