@@ -59,6 +59,21 @@ def saved_card(
     return customer.id, si.payment_method
 
 
+def pay(
+    client: stripe.StripeClient, payment_method: str = "pm_card_visa", amount: int = 1000
+) -> stripe.PaymentIntent:
+    """An on-session payment, confirmed at once, created as the gateway creates intents."""
+    return client.v1.payment_intents.create(
+        params={
+            "amount": amount,
+            "currency": "usd",
+            "payment_method": payment_method,
+            "confirm": True,
+            "automatic_payment_methods": NO_REDIRECTS,
+        }
+    )
+
+
 def charge_off_session(
     client: stripe.StripeClient, customer: str, pm: str, amount: int = 1000
 ) -> stripe.PaymentIntent:

@@ -11,6 +11,8 @@ import stripe
 
 from stripe_sandbox import RunningSandbox
 
+from .helpers import pay
+
 CONTROL_POSTS = (
     "/_sandbox/faults",
     "/_sandbox/webhooks/config",
@@ -99,15 +101,7 @@ def test_bad_numbers_on_the_clock_flush_and_webhook_config_change_nothing(
 def test_bad_values_on_disputes_refunds_resend_and_account(
     stripe_client: stripe.StripeClient, control: httpx.Client
 ) -> None:
-    pi = stripe_client.v1.payment_intents.create(
-        params={
-            "amount": 1000,
-            "currency": "usd",
-            "payment_method": "pm_card_visa",
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-        }
-    )
+    pi = pay(stripe_client)
     _refused(
         control.post("/_sandbox/disputes", json={"payment_intent": pi.id, "amount": "lots"}),
         "amount",

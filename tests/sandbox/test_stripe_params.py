@@ -28,6 +28,8 @@ from stripe_sandbox.resources.event_types import STRIPE_EVENT_TYPES
 from stripe_sandbox.resources.events import KNOWN_TYPES
 from stripe_sandbox.routing import Route
 
+from .helpers import pay
+
 # Each route of the sandbox → the SDK's request type for that call.
 PARAMS: dict[tuple[str, str], type] = {
     ("POST", "/v1/customers"): P.CustomerCreateParams,
@@ -165,15 +167,7 @@ def test_the_created_filter_is_refused_where_stripe_has_none(
     stripe_client: stripe.StripeClient, control: httpx.Client, sandbox: RunningSandbox
 ) -> None:
     customer = stripe_client.v1.customers.create()
-    pi = stripe_client.v1.payment_intents.create(
-        params={
-            "amount": 1000,
-            "currency": "usd",
-            "payment_method": "pm_card_visa",
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-        }
-    )
+    pi = pay(stripe_client)
     auth = {"Authorization": f"Bearer {sandbox.secret_key}"}
     for path in (
         "/v1/payment_methods",

@@ -17,7 +17,7 @@ import stripe
 
 from stripe_sandbox import RunningSandbox
 
-from .helpers import NO_REDIRECTS
+from .helpers import pay
 from .receiver import Receiver
 
 PINNED = "2026-10-28.endive"
@@ -33,15 +33,7 @@ def _api(sandbox: RunningSandbox, version: str | None = None) -> httpx.Client:
 
 def _refunded_charge(client: stripe.StripeClient) -> tuple[str, str, str]:
     """(PaymentIntent id, charge id, refund id) of a charge refunded in part."""
-    pi = client.v1.payment_intents.create(
-        params={
-            "amount": 2000,
-            "currency": "usd",
-            "payment_method": "pm_card_visa",
-            "confirm": True,
-            "automatic_payment_methods": NO_REDIRECTS,
-        }
-    )
+    pi = pay(client, amount=2000)
     refund = client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 500})
     return pi.id, str(pi.latest_charge), refund.id
 
