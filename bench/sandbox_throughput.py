@@ -61,7 +61,14 @@ def _setup(base: str) -> tuple[str, str]:
     si = httpx.post(
         f"{base}/v1/setup_intents",
         headers=h,
-        data={"customer": cus, "payment_method": "pm_card_visa", "confirm": "true"},
+        data={
+            "customer": cus,
+            "payment_method": "pm_card_visa",
+            "confirm": "true",
+            # as the gateway: no redirect-based methods, so no return_url is needed
+            "automatic_payment_methods[enabled]": "true",
+            "automatic_payment_methods[allow_redirects]": "never",
+        },
     ).json()
     return cus, si["payment_method"]
 

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from . import versions
+from . import shapes, versions
 from .faults import Fault
 from .params import validate
 from .routing import Call, Route, Router, expand
@@ -159,7 +159,7 @@ class ApiApp:
         fault = self.state.faults.take(method, path)
         if fault is not None and fault.kind in ("error", "rate_limit"):
             raise _fault_error(fault)
-        params = validate(raw, route.schema)
+        params = validate(raw, route.schema_for(ctx))
         key = headers.get("idempotency-key") if method == "POST" else None
         ctx.idempotency_key = key
         if key is not None:
@@ -212,7 +212,7 @@ class ApiApp:
             with self.state.lock:
                 result = route.handler(Call(self.state, params, path_params, ctx))
                 result = expand(self.state, result, params.get("expand"))
-                return 200, dumps(result)
+                return 200, dumps(shapes.render(result, ctx.api_version, params.get("expand")))
         except StripeError as err:
             return _error_response(err, ctx)
         except Exception:  # a sandbox bug must look like Stripe's 500, not kill the server

@@ -18,6 +18,7 @@ from .routing import Router
 from .runtime import Runtime
 from .state import SandboxState
 from .webhooks import WebhookConfig, WebhookDispatcher
+from .wire import StripeError
 
 
 class SandboxApp:
@@ -74,5 +75,7 @@ def create_app(
             *stripejs.routes(runtime),
         ],
         lifespan=lifespan,
+        # Bad input to a control route is the caller's: Stripe's 400, never a 500.
+        exception_handlers={StripeError: control.stripe_error_response},
     )
     return SandboxApp(runtime, web)

@@ -9,17 +9,17 @@ query parameters (``payment_intent``/``setup_intent``, ``…_client_secret``, ``
 from __future__ import annotations
 
 import html
-import json
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from .control_input import read_body
 from .resources import payment_intents, setup_intents
 from .runtime import Runtime
 from .state import RequestContext
-from .wire import JSON, flat_form
+from .wire import JSON, StripeError
 
 CORS = {"Access-Control-Allow-Origin": "*"}
 
@@ -88,17 +88,19 @@ button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem}}</style></head><body>
 
     async def authenticate(request: Request) -> Response:
         intent_id = request.path_params["id"]
-        raw = await request.body()
-        if request.headers.get("content-type", "").startswith("application/json"):
-            data = json.loads(raw or b"{}")
-        else:
-            data = flat_form(raw)
+        try:
+            data = await read_body(request, query_fallback=False)
+        except StripeError as err:
+            return JSONResponse(err.body(), status_code=err.status, headers=CORS)
         outcome = data.get("outcome")
         if outcome not in ("complete", "fail"):
             return _error("outcome must be complete or fail")
+        secret, return_url = data.get("client_secret"), data.get("return_url")
+        if not isinstance(secret, str) or not isinstance(return_url, str | None):
+            return _error("client_secret and return_url must be strings")
         ctx = RequestContext(base_url=str(request.base_url).rstrip("/"))
         with state.lock:
-            intent = lookup(intent_id, data.get("client_secret"))
+            intent = lookup(intent_id, secret)
             if intent is None:
                 return _error(f"No such intent: '{intent_id}'", 404)
             if intent["status"] != "requires_action":
@@ -109,7 +111,6 @@ button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem}}</style></head><body>
                 else setup_intents.authentication_finished
             )
             intent = finish(state, intent, outcome == "complete", ctx)
-        return_url = data.get("return_url")
         if return_url:
             return RedirectResponse(with_query(return_url, redirect_query(intent)), 303)
         return JSONResponse(intent, headers=CORS)

@@ -23,42 +23,28 @@ They take JSON or form bodies and need no key: the sandbox is a local test doubl
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import versions
+from .control_input import integer, number, read_body, text
 from .resources import disputes, refunds
 from .resources._common import require
 from .runtime import Runtime
-from .wire import JSON, StripeError, flat_form, invalid_request
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw:
-        return dict(request.query_params)
-    if request.headers.get("content-type", "").startswith("application/json"):
-        data = json.loads(raw)
-        return data if isinstance(data, dict) else {}
-    return dict(flat_form(raw))
+from .wire import JSON, StripeError, invalid_request
 
 
 def _stripe_error(err: StripeError) -> JSONResponse:
     return JSONResponse(err.body(), status_code=err.status)
 
 
-def _int(value: Any, name: str) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise invalid_request(f"Invalid integer: {value}", param=name) from None
+def stripe_error_response(request: Request, exc: Exception) -> Response:
+    """The app's handler for a ``StripeError`` a control route raises (bad input: 400)."""
+    assert isinstance(exc, StripeError)
+    return _stripe_error(exc)
 
 
 def routes(rt: Runtime) -> list[Route]:
@@ -81,13 +67,7 @@ def routes(rt: Runtime) -> list[Route]:
 
     async def faults(request: Request) -> Response:
         if request.method == "POST":
-            spec = await _body(request)
-            if "fraction" in spec and spec["fraction"] is not None:
-                spec["fraction"] = float(spec["fraction"])
-            try:
-                fault = state.faults.add(spec)
-            except StripeError as err:
-                return JSONResponse(err.body(), status_code=err.status)
+            fault = state.faults.add(await read_body(request))
             return JSONResponse(fault.as_json())
         if request.method == "DELETE":
             state.faults.clear()
@@ -99,10 +79,7 @@ def routes(rt: Runtime) -> list[Route]:
 
     async def webhook_config(request: Request) -> Response:
         if request.method == "POST":
-            try:
-                rt.dispatcher.config.update(await _body(request))
-            except (ValueError, TypeError) as exc:
-                return JSONResponse({"error": {"message": str(exc)}}, status_code=400)
+            rt.dispatcher.config.update(await read_body(request))
         return JSONResponse(vars(rt.dispatcher.config))
 
     async def deliveries(request: Request) -> Response:
@@ -110,32 +87,27 @@ def routes(rt: Runtime) -> list[Route]:
         return JSONResponse({"data": rt.dispatcher.log(q.get("event"), q.get("endpoint"))})
 
     async def resend(request: Request) -> Response:
-        body = await _body(request)
+        body = await read_body(request)
         endpoint = body.get("endpoint") or body.get("webhook_endpoint")
         event_id = request.path_params["id"]
-        if state.get(event_id, "event") is None:
-            return JSONResponse(
-                {
-                    "error": {
-                        "message": f"No such event: '{event_id}'",
-                        "type": "invalid_request_error",
-                    }
-                },
-                status_code=404,
-            )
+        require(state, event_id, "event")
+        if endpoint is not None:
+            require(state, text(endpoint, "endpoint"), "webhook_endpoint", param="endpoint")
         attempts = await rt.dispatcher.resend(event_id, [endpoint] if endpoint else None)
         return JSONResponse({"data": [a.as_json() for a in attempts]})
 
     async def flush(request: Request) -> Response:
-        body = await _body(request)
-        idle = await rt.dispatcher.idle(float(body.get("timeout", 10)))
+        body = await read_body(request)
+        timeout = number(body.get("timeout", 10), "timeout", minimum=0, maximum=600)
+        idle = await rt.dispatcher.idle(timeout)
         return JSONResponse({"idle": idle})
 
     async def clock(request: Request) -> Response:
         if request.method == "POST":
-            body = await _body(request)
+            body = await read_body(request)
+            advance = integer(body.get("advance", 0), "advance")
             with state.lock:
-                state.clock_offset += int(body.get("advance", 0))
+                state.clock_offset += advance
                 state.touch()
         return JSONResponse({"now": state.now(), "offset": state.clock_offset})
 
@@ -151,25 +123,28 @@ def routes(rt: Runtime) -> list[Route]:
         )
 
     async def account(request: Request) -> Response:
-        body = await _body(request) if request.method == "POST" else {}
+        body = await read_body(request) if request.method == "POST" else {}
 
         def change() -> JSON:
             if body.get("api_version"):
-                state.api_version = versions.check(str(body["api_version"]), param="api_version")
+                version = text(body["api_version"], "api_version")
+                state.api_version = versions.check(version, param="api_version")
                 state.touch()
             return {"api_version": state.api_version}
 
         return under_lock(change)
 
     async def dispute_open(request: Request) -> Response:
-        body = await _body(request)
+        body = await read_body(request)
 
         def open_() -> JSON:
             if body.get("payment_intent"):
-                pi = require(state, str(body["payment_intent"]), "payment_intent")
+                pi = require(
+                    state, text(body["payment_intent"], "payment_intent"), "payment_intent"
+                )
                 charge_id = pi["latest_charge"] or ""
             else:
-                charge_id = str(body.get("charge") or "")
+                charge_id = text(body.get("charge") or "", "charge")
             if not charge_id:
                 raise invalid_request(
                     "One of `charge` or `payment_intent` (with a charge) is required.",
@@ -179,8 +154,10 @@ def routes(rt: Runtime) -> list[Route]:
             return disputes.open_dispute(
                 state,
                 charge,
-                amount=_int(body.get("amount"), "amount"),
-                reason=str(body.get("reason") or "fraudulent"),
+                amount=None
+                if body.get("amount") in (None, "")
+                else integer(body["amount"], "amount"),
+                reason=text(body.get("reason") or "fraudulent", "reason"),
             )
 
         return under_lock(open_)
@@ -198,8 +175,8 @@ def routes(rt: Runtime) -> list[Route]:
         )
 
     async def refund_fail(request: Request) -> Response:
-        body = await _body(request)
-        reason = str(body.get("failure_reason") or "expired_or_canceled_card")
+        body = await read_body(request)
+        reason = text(body.get("failure_reason") or "expired_or_canceled_card", "failure_reason")
         return under_lock(
             lambda: refunds.fail(
                 state, require(state, request.path_params["id"], "refund"), reason, None

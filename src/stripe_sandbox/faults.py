@@ -20,9 +20,11 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .control_input import boolean, integer, number, text
 from .wire import JSON, invalid_request
 
 KINDS = ("error", "rate_limit", "timeout", "lost_response", "delay")
+_FIELDS = {"kind", "method", "path", "count", "fraction", "seconds", "status", "drop"}
 
 
 @dataclass
@@ -54,23 +56,39 @@ class FaultTable:
     _seq: int = 0
 
     def add(self, spec: dict[str, Any]) -> Fault:
+        """A rule from a control request's ``spec``; a malformed one is Stripe's 400."""
         kind = spec.get("kind")
         if kind not in KINDS:
             raise invalid_request(f"Invalid kind: must be one of {', '.join(KINDS)}", param="kind")
-        fraction = spec.get("fraction")
-        count = spec.get("count", None if fraction is not None else 1)
+        given = {k: v for k, v in spec.items() if v is not None}
+        unknown = sorted(set(given) - _FIELDS)
+        if unknown:
+            raise invalid_request(f"Unknown fault setting: {unknown[0]}", param=unknown[0])
+        fraction = given.get("fraction")
+        if fraction is not None:
+            fraction = number(fraction, "fraction", minimum=0, maximum=1)
+        count = given.get("count")
+        if count is not None:
+            count = integer(count, "count", minimum=1)
+        elif fraction is None:
+            count = 1
+        default_seconds = 30.0 if kind == "timeout" else 1.0
+        seconds = number(given.get("seconds", default_seconds), "seconds", minimum=0)
+        status = integer(given.get("status", 500), "status", minimum=400)
+        if status > 599:
+            raise invalid_request("Invalid status: must be at most 599.", param="status")
         with self._lock:
             self._seq += 1
             fault = Fault(
                 id=f"fault_{self._seq}",
                 kind=kind,
-                method=str(spec.get("method", "*")).upper(),
-                path=str(spec.get("path", "/v1/*")),
-                count=None if count is None else int(count),
-                fraction=None if fraction is None else float(fraction),
-                seconds=float(spec.get("seconds", 30.0 if kind == "timeout" else 1.0)),
-                status=int(spec.get("status", 500)),
-                drop=bool(spec.get("drop", False)),
+                method=text(given.get("method", "*"), "method").upper(),
+                path=text(given.get("path", "/v1/*"), "path"),
+                count=count,
+                fraction=fraction,
+                seconds=seconds,
+                status=status,
+                drop=boolean(given.get("drop", False), "drop"),
             )
             self.rules.append(fault)
         return fault

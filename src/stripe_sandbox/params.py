@@ -137,15 +137,17 @@ ADDRESS = Obj({k: STR for k in ("city", "country", "line1", "line2", "postal_cod
 BILLING_DETAILS = Obj({"address": ADDRESS, "email": STR, "name": STR, "phone": STR})
 CARD_DATA = Obj({"number": STR, "exp_month": INT, "exp_year": INT, "cvc": STR, "token": STR})
 ALLOW_REDISPLAY = Enum(("always", "limited", "unspecified"))
+# A PaymentMethod made in the call that uses it. Card numbers go only through Stripe.js (a
+# publishable key): a secret key's ``payment_method_data`` takes no ``card``, as Stripe's.
 PAYMENT_METHOD_DATA = Obj(
     {
         "type": STR,
-        "card": CARD_DATA,
         "billing_details": BILLING_DETAILS,
         "metadata": META,
         "allow_redisplay": ALLOW_REDISPLAY,
     }
 )
+STRIPE_JS_PAYMENT_METHOD_DATA = Obj({**PAYMENT_METHOD_DATA.fields, "card": CARD_DATA})
 # How the customer accepted a mandate (PaymentIntents and SetupIntents take the same shape).
 MANDATE_DATA = Obj(
     {
@@ -171,13 +173,14 @@ class _Created(Spec):
         return None if exact is None else {"gte": exact, "lte": exact}
 
 
+# What every list takes; most also filter by ``created`` (not all: see ``list_params``).
 LIST_PARAMS: dict[str, Spec] = {
     "limit": INT,
     "starting_after": STR,
     "ending_before": STR,
     "expand": EXPAND,
-    "created": _Created(),
 }
+CREATED: Spec = _Created()
 
 
 def validate(params: JSON, schema: dict[str, Spec], *, prefix: str = "") -> JSON:
@@ -217,6 +220,7 @@ __all__ = [
     "BILLING_DETAILS",
     "BOOL",
     "CARD_DATA",
+    "CREATED",
     "EXPAND",
     "INT",
     "LIST_PARAMS",
@@ -224,6 +228,7 @@ __all__ = [
     "META",
     "PAYMENT_METHOD_DATA",
     "STR",
+    "STRIPE_JS_PAYMENT_METHOD_DATA",
     "Enum",
     "ListOf",
     "Obj",

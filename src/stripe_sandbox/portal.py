@@ -14,10 +14,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from .control_input import read_body
 from .resources import payment_methods, setup_intents
 from .runtime import Runtime
 from .state import RequestContext
-from .wire import JSON, StripeError, flat_form
+from .wire import JSON, StripeError
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;color:#1a1f36}
 li{display:flex;gap:1rem;align-items:center;padding:.5rem 0;border-bottom:1px solid #e3e8ee}
@@ -115,7 +116,10 @@ def routes(rt: Runtime) -> list[Route]:
         session = session_for(secret)
         if session is None:
             return HTMLResponse("Invalid session", 404)
-        form = flat_form(await request.body())
+        try:
+            form = await read_body(request, query_fallback=False)
+        except StripeError as err:
+            return back(secret, error=err.error["message"])
         number = str(form.get("number", "")).replace(" ", "")
         month, _, year = str(form.get("exp", "")).replace(" ", "").partition("/")
         cvc = str(form.get("cvc", "")) or None
@@ -134,7 +138,7 @@ def routes(rt: Runtime) -> list[Route]:
             si = setup_intents.new(state, {"customer": customer["id"]}, pm, ["card"], ctx)
             return_url = f"{ctx.base_url}/p/session/{secret}"
             try:
-                si = setup_intents.run_confirmation(state, si, pm, ctx, return_url)
+                si = setup_intents.run_confirmation(state, si, pm, ctx, {"return_url": return_url})
             except StripeError as err:
                 return back(secret, error=err.error["message"])
             if si["status"] == "requires_action":

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .params import LIST_PARAMS, STR, Spec, check_limit
+from .params import CREATED, LIST_PARAMS, STR, Spec, check_limit
 from .state import RequestContext, SandboxState
 from .wire import JSON, invalid_request, not_found
 
@@ -35,11 +35,19 @@ class Route:
     handler: Handler
     schema: dict[str, Spec]
     publishable: bool = False  # callable with a publishable key + the object's client_secret
+    # Parameters only Stripe.js sends (with a publishable key); refused from a secret key.
+    publishable_params: dict[str, Spec] = field(default_factory=dict)
     regex: re.Pattern[str] = field(init=False)
+    publishable_schema: dict[str, Spec] = field(init=False)
 
     def __post_init__(self) -> None:
         pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.template)
         self.regex = re.compile(pattern + r"\Z")
+        self.publishable_schema = {**self.schema, **self.publishable_params}
+
+    def schema_for(self, ctx: RequestContext) -> dict[str, Spec]:
+        """The parameters this caller may send: Stripe.js's own only with a publishable key."""
+        return self.publishable_schema if ctx.publishable else self.schema
 
 
 class Router:
@@ -72,8 +80,10 @@ class Router:
 # --------------------------------------------------------------------------- lists
 
 
-def list_params(extra: dict[str, Spec] | None = None) -> dict[str, Spec]:
-    return {**LIST_PARAMS, **(extra or {})}
+def list_params(extra: dict[str, Spec] | None = None, *, created: bool = True) -> dict[str, Spec]:
+    """A list's parameters: paging, ``expand``, ``created`` where Stripe filters by it (not on
+    PaymentMethods, a charge's refunds or webhook endpoints), and the list's own ``extra``."""
+    return {**LIST_PARAMS, **({"created": CREATED} if created else {}), **(extra or {})}
 
 
 def where(**wanted: Any) -> Callable[[JSON], bool]:
@@ -82,15 +92,17 @@ def where(**wanted: Any) -> Callable[[JSON], bool]:
     return lambda o: all(o.get(k) == v for k, v in wanted.items())
 
 
-def list_route(kind: str, url: str, filters: tuple[str, ...] = ()) -> Route:
+def list_route(
+    kind: str, url: str, filters: tuple[str, ...] = (), *, created: bool = True
+) -> Route:
     """``GET url``: the objects of ``kind``, newest first, those whose fields equal the
-    ``filters`` parameters the request gives."""
+    ``filters`` parameters the request gives (and in the ``created`` range, if it takes one)."""
 
     def list_(call: Call) -> JSON:
         keep = where(**{name: call.params.get(name) for name in filters})
         return paginate(call.state, kind, url, call.params, keep)
 
-    return Route("GET", url, list_, list_params(dict.fromkeys(filters, STR)))
+    return Route("GET", url, list_, list_params(dict.fromkeys(filters, STR), created=created))
 
 
 def paginate(

@@ -19,9 +19,11 @@ from typing import Any
 
 import httpx
 
-from .resources.events import type_matches
+from .control_input import boolean, integer, number
+from .resources.events import record_delivery, type_matches
+from .shapes import render_event
 from .state import SandboxState, random_id
-from .wire import JSON
+from .wire import JSON, invalid_request
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +36,9 @@ def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
 
 def rendered_for(event: JSON, endpoint: JSON) -> JSON:
     """The event as this endpoint receives it: in the endpoint's API version when it has one,
-    else in the account version the event was created with (never the request's version)."""
-    version = endpoint.get("api_version")
-    if version is None or version == event["api_version"]:
-        return event
-    return {**event, "api_version": version}
+    else in the account's version the event was created with (never the request's version);
+    ``data`` is shaped for that version (``shapes.py``)."""
+    return render_event(event, endpoint.get("api_version"))
 
 
 @dataclass
@@ -51,14 +51,31 @@ class WebhookConfig:
     reorder_window: int = 0  # buffer this many events, then deliver them newest first
 
     def update(self, values: dict[str, Any]) -> None:
+        """Apply a control request's settings, all or none; a bad one is Stripe's 400."""
+        parsed: dict[str, Any] = {}
         for name, value in values.items():
-            if not hasattr(self, name):
-                raise ValueError(f"unknown webhook setting: {name}")
+            if name not in _LIMITS:
+                raise invalid_request(f"Unknown webhook setting: {name}", param=name)
             current = getattr(self, name)
             if isinstance(current, bool):
-                setattr(self, name, value in (True, "true", "1", 1))
+                parsed[name] = boolean(value, name)
+            elif isinstance(current, int):
+                parsed[name] = integer(value, name, minimum=int(_LIMITS[name]))
             else:
-                setattr(self, name, type(current)(value))
+                parsed[name] = number(value, name, minimum=_LIMITS[name])
+        for name, value in parsed.items():
+            setattr(self, name, value)
+
+
+# The smallest value each setting takes (booleans: unused).
+_LIMITS: dict[str, float] = {
+    "retry_base_seconds": 0,
+    "max_attempts": 1,
+    "timeout_seconds": 0.001,
+    "delay_seconds": 0,
+    "duplicate": 0,
+    "reorder_window": 0,
+}
 
 
 @dataclass
@@ -199,6 +216,8 @@ class WebhookDispatcher:
             if event is not None and event["pending_webhooks"] > 0:
                 event["pending_webhooks"] -= 1
                 self.state.touch()
+            if event is not None and result is not None and not result.succeeded:
+                record_delivery(self.state, event_id, endpoint_id, succeeded=False)
 
     async def attempt(
         self, endpoint_id: str, event_id: str, number: int, *, manual: bool = False
@@ -243,6 +262,9 @@ class WebhookDispatcher:
             manual=manual,
         )
         self.attempts.append(result)
+        if manual and result.succeeded:  # a resend that gets through ends a failure
+            with self.state.lock:
+                record_delivery(self.state, event_id, endpoint_id, succeeded=True)
         return result
 
     async def resend(self, event_id: str, endpoint_ids: list[str] | None = None) -> list[Attempt]:

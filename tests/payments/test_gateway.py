@@ -30,6 +30,8 @@ def _saved_card(sandbox: Any, customer_id: str, test_pm: str) -> str:
             "payment_method": test_pm,
             "confirm": True,
             "usage": "off_session",
+            # as the gateway creates them: no redirect-based methods, so no return_url
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
         }
     )
     assert si.status == "succeeded", si.status
@@ -195,6 +197,8 @@ async def test_authentication_required(gateway: StripeGateway, stripe_sandbox: A
             "payment_method": "pm_card_authenticationRequired",
             "confirm": True,
             "usage": "off_session",
+            # as the gateway creates them: no redirect-based methods, so no return_url
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
         }
     )
     _authenticate(stripe_sandbox, si)

@@ -27,6 +27,10 @@ async def test_duplicated_reordered_webhooks_and_a_lost_response_credit_once(
     operator: dict[str, str],
 ) -> None:
     e = engine_app
+    # The card is saved before the endpoint exists: its events would otherwise race the live
+    # server's start (a refused first attempt, then a retry that gets through).
+    user = await make_user(minimum_balance=150, target_balance=600, initial_balance=200)
+    await e.give_card(user)
     port = free_port()
     endpoint = e.stripe.v1.webhook_endpoints.create(
         params={"url": f"http://127.0.0.1:{port}/api/webhooks/stripe", "enabled_events": ["*"]}
@@ -44,9 +48,6 @@ async def test_duplicated_reordered_webhooks_and_a_lost_response_credit_once(
             "recharge_check_interval": 3600,
         }
     )
-    user = await make_user(minimum_balance=150, target_balance=600, initial_balance=200)
-    await e.give_card(user)
-
     with LiveServer(create_app(settings), port=port) as live:  # its own engine and embedded worker
         async with httpx.AsyncClient(base_url=live.base_url, headers=operator) as api:
             debit = await api.post(

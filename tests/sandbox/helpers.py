@@ -11,6 +11,13 @@ from stripe_sandbox import RunningSandbox
 
 from .receiver import Receiver
 
+# What the gateway sends: card-like methods only, so that no confirmation needs a return_url
+# (docs.stripe.com/changelog/2023-08-16/automatic-payment-methods).
+NO_REDIRECTS: stripe.params.PaymentIntentCreateParamsAutomaticPaymentMethods = {
+    "enabled": True,
+    "allow_redirects": "never",
+}
+
 
 def authenticate(
     sandbox: RunningSandbox,
@@ -41,7 +48,7 @@ def saved_card(
             "payment_method": test_pm,
             "confirm": True,
             "usage": "off_session",
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+            "automatic_payment_methods": NO_REDIRECTS,
         }
     )
     if si.status == "requires_action":
@@ -50,6 +57,21 @@ def saved_card(
     assert si.status == "succeeded"
     assert isinstance(si.payment_method, str)
     return customer.id, si.payment_method
+
+
+def pay(
+    client: stripe.StripeClient, payment_method: str = "pm_card_visa", amount: int = 1000
+) -> stripe.PaymentIntent:
+    """An on-session payment, confirmed at once, created as the gateway creates intents."""
+    return client.v1.payment_intents.create(
+        params={
+            "amount": amount,
+            "currency": "usd",
+            "payment_method": payment_method,
+            "confirm": True,
+            "automatic_payment_methods": NO_REDIRECTS,
+        }
+    )
 
 
 def charge_off_session(
@@ -64,6 +86,7 @@ def charge_off_session(
             "confirm": True,
             "off_session": True,
             "metadata": {"recharge": "r1"},
+            "automatic_payment_methods": NO_REDIRECTS,
         }
     )
 

@@ -12,6 +12,7 @@ import stripe
 
 from stripe_sandbox import RunningSandbox
 
+from .helpers import NO_REDIRECTS
 from .receiver import Receiver
 
 PINNED = "2026-10-28.endive"
@@ -186,7 +187,11 @@ def test_errors_carry_a_request_log_url_that_resolves(
         stripe_client.v1.customers.retrieve("cus_nope")
     with pytest.raises(stripe.CardError) as declined:
         stripe_client.v1.payment_intents.create(
-            params=_pi(payment_method="pm_card_chargeDeclined", confirm=True)
+            params=_pi(
+                payment_method="pm_card_chargeDeclined",
+                confirm=True,
+                automatic_payment_methods=NO_REDIRECTS,
+            )
         )
     for info, status in ((bad, 400), (missing, 404), (declined, 402)):
         error = info.value.error

@@ -10,6 +10,8 @@ import stripe
 
 from stripe_sandbox import RunningSandbox, start_background
 
+from .helpers import NO_REDIRECTS
+
 
 async def test_async_client_recharge_path(
     async_client: stripe.StripeClient, sandbox: RunningSandbox
@@ -20,6 +22,7 @@ async def test_async_client_recharge_path(
             "customer": customer.id,
             "payment_method": "pm_card_visa",
             "confirm": True,
+            "automatic_payment_methods": NO_REDIRECTS,
             "usage": "off_session",
         }
     )
@@ -54,6 +57,7 @@ async def test_async_client_recharge_path(
                 "currency": "usd",
                 "customer": customer.id,
                 "confirm": True,
+                "automatic_payment_methods": NO_REDIRECTS,
                 "payment_method": "pm_card_chargeDeclinedInsufficientFunds",
             }
         )
@@ -73,6 +77,7 @@ async def test_async_lost_response_then_retry(
         "currency": "usd",
         "payment_method": "pm_card_visa",
         "confirm": True,
+        "automatic_payment_methods": NO_REDIRECTS,
     }
     with pytest.raises(stripe.APIError):
         await async_client.v1.payment_intents.create_async(
@@ -98,6 +103,7 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
                 "currency": "usd",
                 "payment_method": "pm_card_createDispute",
                 "confirm": True,
+                "automatic_payment_methods": NO_REDIRECTS,
             }
         )
         paid = client.v1.payment_intents.create(
@@ -106,6 +112,7 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
                 "currency": "usd",
                 "payment_method": "pm_card_visa",
                 "confirm": True,
+                "automatic_payment_methods": NO_REDIRECTS,
             }
         )
         refund = client.v1.refunds.create(params={"payment_intent": paid.id, "amount": 500})

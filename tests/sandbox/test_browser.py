@@ -177,7 +177,7 @@ def test_customer_completes_an_off_session_payment_that_needed_authentication(
     stripe_client: stripe.StripeClient,
     sandbox: RunningSandbox,
 ) -> None:
-    from .helpers import saved_card
+    from .helpers import NO_REDIRECTS, saved_card
 
     customer, pm = saved_card(stripe_client, sandbox, "pm_card_authenticationRequired")
     with pytest.raises(stripe.CardError) as info:
@@ -189,6 +189,7 @@ def test_customer_completes_an_off_session_payment_that_needed_authentication(
                 "payment_method": pm,
                 "confirm": True,
                 "off_session": True,
+                "automatic_payment_methods": NO_REDIRECTS,
             }
         )
     assert info.value.error.payment_intent is not None

@@ -7,7 +7,7 @@ import stripe
 
 from stripe_sandbox import RunningSandbox
 
-from .helpers import authenticate, charge_off_session, saved_card
+from .helpers import NO_REDIRECTS, authenticate, charge_off_session, saved_card
 
 SUCCEEDING = [("pm_card_visa", "4242424242424242"), ("pm_card_mastercard", "5555555555554444")]
 DECLINE_AT_SETUP = [
@@ -63,7 +63,12 @@ def test_cards_that_decline_at_setup_and_charge(
     )
     with pytest.raises(stripe.CardError) as setup:
         stripe_client.v1.setup_intents.create(
-            params={"customer": customer.id, "payment_method": pm.id, "confirm": True}
+            params={
+                "customer": customer.id,
+                "payment_method": pm.id,
+                "confirm": True,
+                "automatic_payment_methods": NO_REDIRECTS,
+            }
         )
     assert setup.value.http_status == 402
     assert setup.value.error.setup_intent is not None
@@ -72,7 +77,13 @@ def test_cards_that_decline_at_setup_and_charge(
 
     with pytest.raises(stripe.CardError) as pay:
         stripe_client.v1.payment_intents.create(
-            params={"amount": 500, "currency": "usd", "payment_method": test_pm, "confirm": True}
+            params={
+                "amount": 500,
+                "currency": "usd",
+                "payment_method": test_pm,
+                "confirm": True,
+                "automatic_payment_methods": NO_REDIRECTS,
+            }
         )
     err = pay.value.error
     assert (err.code, err.decline_code, err.type) == (code, decline_code, "card_error")
@@ -107,6 +118,7 @@ def test_authentication_required_on_setup_then_off_session_succeeds(
             "customer": customer.id,
             "payment_method": "pm_card_authenticationRequiredOnSetup",
             "confirm": True,
+            "automatic_payment_methods": NO_REDIRECTS,
             "usage": "off_session",
         }
     )
@@ -125,6 +137,7 @@ def test_authentication_required_on_setup_then_off_session_succeeds(
             "customer": customer.id,
             "payment_method": str(si.payment_method),
             "confirm": True,
+            "automatic_payment_methods": NO_REDIRECTS,
         }
     )
     assert on_session.status == "requires_action"
@@ -163,6 +176,7 @@ def test_failed_authentication_leaves_intent_needing_a_payment_method(
             "currency": "usd",
             "payment_method": "pm_card_authenticationRequired",
             "confirm": True,
+            "automatic_payment_methods": NO_REDIRECTS,
         }
     )
     assert pi.status == "requires_action"
@@ -190,6 +204,81 @@ def test_bad_card_numbers(stripe_client: stripe.StripeClient) -> None:
     )
     with pytest.raises(stripe.CardError) as info:
         stripe_client.v1.payment_intents.create(
-            params={"amount": 500, "currency": "usd", "payment_method": live.id, "confirm": True}
+            params={
+                "amount": 500,
+                "currency": "usd",
+                "payment_method": live.id,
+                "confirm": True,
+                "automatic_payment_methods": NO_REDIRECTS,
+            }
         )
     assert info.value.error.decline_code == "test_mode_live_card"
+
+
+@pytest.mark.parametrize("request_3ds", ["any", "challenge"])
+def test_request_three_d_secure_asks_for_authentication_whatever_the_card(
+    stripe_client: stripe.StripeClient, sandbox: RunningSandbox, request_3ds: str
+) -> None:
+    options = {"card": {"request_three_d_secure": request_3ds}}
+    si = stripe_client.v1.setup_intents.create(
+        params={
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "automatic_payment_methods": NO_REDIRECTS,
+            "payment_method_options": options,  # type: ignore[typeddict-item]
+        }
+    )
+    assert si.status == "requires_action"
+    assert si.payment_method_options is not None and si.payment_method_options.card is not None
+    assert si.payment_method_options.card.request_three_d_secure == request_3ds
+    authenticate(sandbox, si)
+    assert stripe_client.v1.setup_intents.retrieve(si.id).status == "succeeded"
+
+    pi = stripe_client.v1.payment_intents.create(
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "payment_method_options": options,  # type: ignore[typeddict-item]
+            "automatic_payment_methods": NO_REDIRECTS,
+        }
+    )
+    pi = stripe_client.v1.payment_intents.confirm(pi.id)
+    assert pi.status == "requires_action"
+    authenticate(sandbox, pi)
+    paid = stripe_client.v1.payment_intents.retrieve(pi.id, params={"expand": ["latest_charge"]})
+    assert paid.status == "succeeded" and isinstance(paid.latest_charge, stripe.Charge)
+    details = paid.latest_charge.payment_method_details
+    assert details is not None and details.card is not None
+    assert details.card.three_d_secure is not None  # the charge was authenticated
+
+    # off session nobody can answer the challenge: the payment needs the customer
+    customer, pm = saved_card(stripe_client, sandbox, "pm_card_visa")
+    with pytest.raises(stripe.CardError) as info:
+        stripe_client.v1.payment_intents.create(
+            params={
+                "amount": 1000,
+                "currency": "usd",
+                "customer": customer,
+                "payment_method": pm,
+                "confirm": True,
+                "off_session": True,
+                "automatic_payment_methods": NO_REDIRECTS,
+                "payment_method_options": options,  # type: ignore[typeddict-item]
+            }
+        )
+    assert info.value.code == "authentication_required"
+    # "automatic" (the default) leaves it to the card: this one needs none
+    assert (
+        stripe_client.v1.payment_intents.create(
+            params={
+                "amount": 1000,
+                "currency": "usd",
+                "payment_method": "pm_card_visa",
+                "confirm": True,
+                "automatic_payment_methods": NO_REDIRECTS,
+                "payment_method_options": {"card": {"request_three_d_secure": "automatic"}},
+            }
+        ).status
+        == "succeeded"
+    )

@@ -10,7 +10,7 @@ import stripe
 
 from stripe_sandbox import RunningSandbox
 
-from .helpers import saved_card
+from .helpers import NO_REDIRECTS, saved_card
 
 PI = "/v1/payment_intents"
 
@@ -63,7 +63,13 @@ def test_sdk_retries_through_a_lost_response_with_its_own_key(
 ) -> None:
     _fault(control, kind="lost_response", method="POST", path=PI, count=2)
     pi = retrying_client.v1.payment_intents.create(
-        params={"amount": 800, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
+        params={
+            "amount": 800,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "automatic_payment_methods": NO_REDIRECTS,
+        }
     )
     assert pi.status == "succeeded"
     assert len(_charges(retrying_client)) == 1

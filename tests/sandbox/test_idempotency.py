@@ -10,7 +10,15 @@ import stripe
 
 from stripe_sandbox import RunningSandbox
 
-PARAMS = {"amount": 1000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
+from .helpers import NO_REDIRECTS
+
+PARAMS = {
+    "amount": 1000,
+    "currency": "usd",
+    "payment_method": "pm_card_visa",
+    "confirm": True,
+    "automatic_payment_methods": NO_REDIRECTS,
+}
 
 
 def _count(client: stripe.StripeClient, kind: str) -> int:

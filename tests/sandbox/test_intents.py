@@ -8,7 +8,7 @@ import stripe
 
 from stripe_sandbox import RunningSandbox
 
-from .helpers import charge_off_session, saved_card
+from .helpers import NO_REDIRECTS, charge_off_session, saved_card
 
 
 def test_setup_intent_lifecycle(stripe_client: stripe.StripeClient) -> None:
@@ -55,7 +55,9 @@ def test_setup_intent_with_card_data_and_publishable_key(
     sandbox: RunningSandbox,
 ) -> None:
     customer = stripe_client.v1.customers.create()
-    si = stripe_client.v1.setup_intents.create(params={"customer": customer.id})
+    si = stripe_client.v1.setup_intents.create(
+        params={"customer": customer.id, "automatic_payment_methods": NO_REDIRECTS}
+    )
     assert si.client_secret is not None
     browser = httpx.Client(
         base_url=sandbox.base_url, headers={"Authorization": f"Bearer {sandbox.publishable_key}"}

@@ -10,6 +10,7 @@ import stripe
 
 from stripe_sandbox import RunningSandbox
 
+from .helpers import NO_REDIRECTS
 from .receiver import Receiver
 
 
@@ -42,7 +43,14 @@ def test_events_are_delivered_signed(
     stripe_client: stripe.StripeClient, sandbox: RunningSandbox, receiver: Receiver
 ) -> None:
     we = _endpoint(
-        stripe_client, receiver, ["customer.created", "payment_intent.*", "charge.succeeded"]
+        stripe_client,
+        receiver,
+        [
+            "customer.created",
+            "payment_intent.created",
+            "payment_intent.succeeded",
+            "charge.succeeded",
+        ],
     )
     assert we.secret is not None
     customer = stripe_client.v1.customers.create(params={"email": "w@x.io"})
@@ -53,6 +61,7 @@ def test_events_are_delivered_signed(
             "customer": customer.id,
             "payment_method": "pm_card_visa",
             "confirm": True,
+            "automatic_payment_methods": NO_REDIRECTS,
         }
     )
     assert receiver.wait_for(4)
@@ -100,7 +109,10 @@ def test_failed_deliveries_are_retried_with_backoff_and_logged(
             (2, 500, False),
             (3, 200, True),
         ]
-        assert log[2]["at"] - log[1]["at"] >= log[1]["at"] - log[0]["at"]  # backing off
+        # backing off: after each failed attempt ends, the base (0.05 s) then twice it; lower
+        # bounds only, so that a slow attempt on a loaded machine cannot fail this
+        waits = [log[i + 1]["at"] - log[i]["at"] - log[i]["duration_ms"] / 1000 for i in (0, 1)]
+        assert waits[0] >= 0.05 - 0.002 and waits[1] >= 0.1 - 0.002, waits
 
 
 def test_resend_delivers_again(
@@ -145,3 +157,37 @@ def test_duplicate_delay_and_reorder(
     stripe_client.v1.customers.create()
     assert not receiver.wait_for(1, timeout=0.2)
     assert receiver.wait_for(1, timeout=2)
+
+
+def test_events_filter_by_delivery_success(
+    stripe_client: stripe.StripeClient, sandbox: RunningSandbox, control: httpx.Client
+) -> None:
+    def ids(success: bool) -> set[str]:
+        page = stripe_client.v1.events.list(params={"delivery_success": success, "limit": 100})
+        return {e.id for e in page.data}
+
+    quiet = stripe_client.v1.customers.create()  # no endpoint wants it: delivered
+    with Receiver() as healthy, Receiver(fail_first=100) as broken:
+        _endpoint(stripe_client, healthy, ["customer.created", "customer.updated"])
+        failing = _endpoint(stripe_client, broken, ["customer.updated"])
+        assert control.post("/_sandbox/webhooks/config", json={"delay_seconds": 1}).is_success
+        stripe_client.v1.customers.create()
+        stripe_client.v1.customers.update(quiet.id, params={"name": "Q"})
+        # the newest of each type (the list is newest first)
+        events = {e.type: e.id for e in reversed(stripe_client.v1.events.list().data)}
+        assert ids(False) == {events["customer.created"], events["customer.updated"]}  # pending
+        sandbox.wait_for_webhooks()
+        # every attempt to the broken endpoint failed: not a success until a resend gets through
+        assert ids(False) == {events["customer.updated"]}
+        assert events["customer.created"] in ids(True)
+        first = stripe_client.v1.events.list(params={"type": "customer.created"}).data[-1]
+        assert first.data.object["id"] == quiet.id and first.id in ids(True)
+        broken.fail_first = 0
+        r = control.post(
+            f"/_sandbox/events/{events['customer.updated']}/resend", json={"endpoint": failing.id}
+        )
+        assert r.json()["data"][0]["succeeded"]
+        assert ids(False) == set()
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        stripe_client.v1.events.list(params={"delivery_success": "maybe"})  # type: ignore[typeddict-item]
+    assert info.value.param == "delivery_success"

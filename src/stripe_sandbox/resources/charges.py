@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import uuid
 
 from ..cards import Decline
 from ..routing import Call, Route, list_route
@@ -26,6 +27,9 @@ def new_charge(
     failure_message = decline.message if decline else None
     reason = decline.decline_code if decline else None
     card = pm["card"]
+    # The Electronic Commerce Indicator of a 3-D Secure authenticated payment (Visa's "05",
+    # Mastercard's "02"); the network returns none for the others.
+    eci = ("02" if card["brand"] == "mastercard" else "05") if three_d_secure else None
     charge: JSON = {
         "id": ch_id,
         "object": "charge",
@@ -74,6 +78,7 @@ def new_charge(
                 "brand": card["brand"],
                 "checks": copy.deepcopy(card["checks"]),
                 "country": card["country"],
+                "electronic_commerce_indicator": eci,
                 "exp_month": card["exp_month"],
                 "exp_year": card["exp_year"],
                 "fingerprint": card["fingerprint"],
@@ -88,13 +93,17 @@ def new_charge(
                 "three_d_secure": (
                     {
                         "authentication_flow": "challenge",
+                        "electronic_commerce_indicator": eci,
+                        "exemption_indicator": None,
                         "result": "authenticated",
                         "result_reason": None,
+                        "transaction_id": str(uuid.uuid4()),
                         "version": "2.2.0",
                     }
                     if three_d_secure
                     else None
                 ),
+                "transaction_link_id": None,
                 "wallet": None,
             },
             "type": "card",

@@ -139,6 +139,7 @@ def open_dispute(
         "currency": charge["currency"],
         "enhanced_eligibility_types": [],
         "evidence": {**dict.fromkeys(EVIDENCE_FIELDS), "enhanced_evidence": {}},
+        "intended_submission_method": None,
         "evidence_details": {
             "due_by": created + EVIDENCE_DAYS * 86400,
             "enhanced_eligibility": {},
@@ -156,6 +157,7 @@ def open_dispute(
             "card": {
                 "brand": card["brand"],
                 "case_type": "chargeback",
+                "network": card["network"],
                 "network_reason_code": network_reason,
             },
             "type": "card",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import fnmatch
 
-from ..params import STR, ListOf
+from ..params import BOOL, STR, ListOf
 from ..routing import Call, Route, list_params, paginate
+from ..state import SandboxState
 from ..wire import JSON
 from ._common import require
 
@@ -47,6 +48,30 @@ def type_matches(pattern: str, type_: str) -> bool:
     return pattern == "*" or fnmatch.fnmatchcase(type_, pattern)
 
 
+def record_delivery(
+    state: SandboxState, event_id: str, endpoint_id: str, *, succeeded: bool
+) -> None:
+    """An endpoint gave up on the event (every attempt failed), or a resend reached it: kept in
+    the event's private data (so the state file keeps it) for ``delivery_success``."""
+    if succeeded:
+        failed = state.private.get(event_id, {}).get("failed_endpoints", [])
+        if endpoint_id in failed:
+            failed.remove(endpoint_id)
+            state.touch()
+        return
+    failed = state.private_of(event_id).setdefault("failed_endpoints", [])
+    if endpoint_id not in failed:
+        failed.append(endpoint_id)
+        state.touch()
+
+
+def delivered(state: SandboxState, event: JSON) -> bool:
+    """Stripe's ``delivery_success``: every webhook of the event reached its endpoint — none
+    pending, none given up on (an event no endpoint wanted counts as delivered)."""
+    failed = state.private.get(event["id"], {}).get("failed_endpoints")
+    return event["pending_webhooks"] == 0 and not failed
+
+
 def retrieve(call: Call) -> JSON:
     return require(call.state, call.id(), "event")
 
@@ -54,9 +79,12 @@ def retrieve(call: Call) -> JSON:
 def list_(call: Call) -> JSON:
     type_ = call.params.get("type")
     types = call.params.get("types")
+    success = call.params.get("delivery_success")
 
     def keep(o: JSON) -> bool:
         if type_ and not type_matches(type_, o["type"]):
+            return False
+        if success is not None and delivered(call.state, o) != success:
             return False
         return not types or o["type"] in types
 
@@ -68,7 +96,7 @@ ROUTES = [
         "GET",
         "/v1/events",
         list_,
-        list_params({"type": STR, "types": ListOf(STR), "delivery_success": STR}),
+        list_params({"type": STR, "types": ListOf(STR), "delivery_success": BOOL}),
     ),
     Route("GET", "/v1/events/{id}", retrieve, {}),
 ]

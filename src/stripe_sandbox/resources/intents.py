@@ -17,7 +17,19 @@ from typing import Any, NoReturn
 from urllib.parse import urlencode
 
 from .. import versions
-from ..params import BOOL, MANDATE_DATA, META, PAYMENT_METHOD_DATA, STR, Enum, ListOf, Obj, Spec
+from ..params import (
+    BOOL,
+    MANDATE_DATA,
+    META,
+    PAYMENT_METHOD_DATA,
+    STR,
+    STRIPE_JS_PAYMENT_METHOD_DATA,
+    Enum,
+    ListOf,
+    Obj,
+    Req,
+    Spec,
+)
 from ..routing import Call
 from ..state import RequestContext, SandboxState, random_id
 from ..wire import JSON, StripeError, invalid_request, unknown_parameter
@@ -38,11 +50,14 @@ class IntentKind:
     confirm_after_success: str
     confirm_without_method: str
     authentication_failure: str
+    return_url_needed: str
 
 
 # --------------------------------------------------------------------------- parameters
 
-AUTOMATIC_PAYMENT_METHODS = Obj({"enabled": BOOL, "allow_redirects": Enum(("always", "never"))})
+AUTOMATIC_PAYMENT_METHODS = Obj(
+    {"enabled": Req(BOOL), "allow_redirects": Enum(("always", "never"))}
+)
 
 
 def payment_method_options_param(**card: Spec) -> Obj:
@@ -66,8 +81,13 @@ CONFIRM_PARAMS: dict[str, Spec] = {
     "return_url": STR,
     "use_stripe_sdk": BOOL,
     "mandate_data": MANDATE_DATA,
-    "client_secret": STR,
     "allowed_payment_method_types": ListOf(STR),
+}
+# Stripe.js confirms with the publishable key and the intent's client secret, and may send
+# the card itself.
+STRIPE_JS_CONFIRM: dict[str, Spec] = {
+    "client_secret": STR,
+    "payment_method_data": STRIPE_JS_PAYMENT_METHOD_DATA,
 }
 CREATE_PARAMS: dict[str, Spec] = {
     "customer": STR,
@@ -77,6 +97,7 @@ CREATE_PARAMS: dict[str, Spec] = {
     "automatic_payment_methods": AUTOMATIC_PAYMENT_METHODS,
     # Which of the two a request may use depends on its API version: payment_method_types below.
     "payment_method_types": ListOf(STR),
+    "excluded_payment_method_types": ListOf(STR),
 }
 UPDATE_PARAMS: dict[str, Spec] = {
     "customer": STR,
@@ -85,6 +106,7 @@ UPDATE_PARAMS: dict[str, Spec] = {
     "payment_method": STR,
     "payment_method_types": ListOf(STR),
     "allowed_payment_method_types": ListOf(STR),
+    "excluded_payment_method_types": ListOf(STR),
 }
 
 
@@ -99,6 +121,35 @@ def only_with_confirm(params: JSON, names: tuple[str, ...]) -> None:
             )
 
 
+def automatic_payment_methods(call: Call) -> JSON | None:
+    """The new intent's ``automatic_payment_methods``: as given; or, when the call names no
+    payment method types, Stripe's default since 2023-08-16 — the Dashboard's payment methods,
+    redirects allowed (docs.stripe.com/changelog/2023-08-16/automatic-payment-methods)."""
+    p = call.params
+    auto = p.get("automatic_payment_methods")
+    if auto is not None:
+        return {
+            "allow_redirects": auto.get("allow_redirects") or "always",
+            "enabled": auto["enabled"],
+        }
+    if p.get("payment_method_types") or p.get("allowed_payment_method_types"):
+        return None
+    if versions.automatic_payment_methods_by_default(call.ctx.api_version):
+        return {"allow_redirects": "always", "enabled": True}
+    return None
+
+
+def check_return_url(kind: IntentKind, auto: JSON | None, params: JSON) -> None:
+    """Since 2023-08-16, an intent that may use redirect-based payment methods is confirmed with
+    a ``return_url`` (a PaymentIntent off session needs none); ``allow_redirects=never`` lifts
+    it."""
+    if not auto or not auto["enabled"] or auto["allow_redirects"] != "always":
+        return
+    if params.get("return_url") or (kind.object == "payment_intent" and params.get("off_session")):
+        return
+    raise invalid_request(kind.return_url_needed)
+
+
 def check_customer(state: SandboxState, params: JSON) -> None:
     if params.get("customer"):
         require(state, params["customer"], "customer", param="customer")
@@ -108,7 +159,8 @@ def check_customer(state: SandboxState, params: JSON) -> None:
 
 
 def card_options(**own: Any) -> JSON:
-    """The intent's ``payment_method_options``: Stripe's defaults (the parameter is not kept)."""
+    """The intent's ``payment_method_options``: Stripe's defaults; of the parameter, only
+    ``card[request_three_d_secure]`` is kept (see ``three_d_secure_requested``)."""
     card = {"mandate_options": None, "network": None, "request_three_d_secure": "automatic", **own}
     return {"card": dict(sorted(card.items()))}
 
@@ -120,24 +172,18 @@ def new_intent(
     *,
     payment_method: JSON | None,
     payment_method_types: list[str],
+    automatic_payment_methods: JSON | None,
     ctx: RequestContext,
     **own: Any,
 ) -> JSON:
     """Create an intent from create's ``params`` with the fields both kinds have and the kind's
     ``own``, store it and emit ``….created``."""
     intent_id = random_id(kind.id_prefix)
-    auto = params.get("automatic_payment_methods")
     fields: JSON = {
         "allowed_payment_method_types": params.get("allowed_payment_method_types"),
+        "excluded_payment_method_types": params.get("excluded_payment_method_types") or None,
         "application": None,
-        "automatic_payment_methods": (
-            {
-                "allow_redirects": auto.get("allow_redirects") or "always",
-                "enabled": bool(auto.get("enabled")),
-            }
-            if auto
-            else None
-        ),
+        "automatic_payment_methods": automatic_payment_methods,
         "cancellation_reason": None,
         "client_secret": client_secret(intent_id),
         "created": state.now(),
@@ -155,6 +201,7 @@ def new_intent(
         **own,
     }
     intent: JSON = {"id": intent_id, "object": kind.object, **dict(sorted(fields.items()))}
+    three_d_secure_requested(intent, params)  # kept from create on
     apply_metadata(intent, params)
     state.add(intent)
     state.emit(f"{kind.object}.created", intent, ctx)
@@ -232,16 +279,37 @@ def confirmable(call: Call, kind: IntentKind) -> tuple[JSON, JSON]:
             else unexpected_state(kind, intent, "confirm")
         )
         raise error_for_intent(refusal, intent)
-    apply_payment_method_types(call, intent)
+    types = payment_method_types(call, intent["object"])  # refuses a parameter first
+    check_return_url(kind, intent["automatic_payment_methods"], call.params)
     pm = payment_method_param(call)
     if pm is None and intent["payment_method"]:
         pm = require(state, intent["payment_method"], "payment_method")
     if pm is None:
-        raise error_for_intent(
-            invalid_request(kind.confirm_without_method, code=f"{kind.object}_unexpected_state"),
-            intent,
-        )
+        missing_payment_method(kind, intent)
+    set_payment_method_types(call, intent, types)
     return intent, pm
+
+
+def missing_payment_method(kind: IntentKind, intent: JSON) -> NoReturn:
+    """Stripe's refusal to confirm an intent that has no payment method to confirm with."""
+    raise error_for_intent(
+        invalid_request(kind.confirm_without_method, code=f"{kind.object}_unexpected_state"),
+        intent,
+    )
+
+
+def three_d_secure_requested(intent: JSON, params: JSON) -> bool:
+    """``payment_method_options[card][request_three_d_secure]`` = ``any`` or ``challenge``
+    (this call's, else the intent's): the caller asks for 3-D Secure whatever the card's own
+    rules — on session the customer is challenged, off session the payment needs them
+    (``authentication_required``). The sandbox's challenge is the same for both values."""
+    options = intent["payment_method_options"]["card"]
+    asked = ((params.get("payment_method_options") or {}).get("card") or {}).get(
+        "request_three_d_secure"
+    )
+    if asked is not None:
+        options["request_three_d_secure"] = asked
+    return options["request_three_d_secure"] in ("any", "challenge")
 
 
 def start_attempt(kind: IntentKind, intent: JSON, pm: JSON) -> None:
@@ -257,11 +325,14 @@ def authentication_url(ctx: RequestContext, intent: JSON, return_url: str | None
     return f"{ctx.base_url}/_sandbox/authenticate/{intent['id']}?{urlencode(query)}"
 
 
-def authentication_action(ctx: RequestContext, intent: JSON, return_url: str | None) -> JSON:
+def authentication_action(
+    ctx: RequestContext, intent: JSON, return_url: str | None, use_stripe_sdk: bool
+) -> JSON:
     """``next_action`` for a 3D Secure challenge: ``redirect_to_url`` when a ``return_url`` was
-    given, else ``use_stripe_sdk`` (Stripe.js shows the challenge)."""
+    given, else — or when the caller is Stripe.js (``use_stripe_sdk``), which shows the
+    challenge itself — ``use_stripe_sdk``."""
     url = authentication_url(ctx, intent, return_url)
-    if return_url:
+    if return_url and not use_stripe_sdk:
         return {
             "type": "redirect_to_url",
             "redirect_to_url": {"return_url": return_url, "url": url},
@@ -277,11 +348,15 @@ def authentication_action(ctx: RequestContext, intent: JSON, return_url: str | N
 
 
 def require_action(
-    state: SandboxState, intent: JSON, ctx: RequestContext, return_url: str | None
+    state: SandboxState,
+    intent: JSON,
+    ctx: RequestContext,
+    return_url: str | None,
+    use_stripe_sdk: bool = False,
 ) -> JSON:
     """The card asks for 3-D Secure: ``requires_action`` until the challenge page answers."""
     intent["status"] = "requires_action"
-    intent["next_action"] = authentication_action(ctx, intent, return_url)
+    intent["next_action"] = authentication_action(ctx, intent, return_url, use_stripe_sdk)
     state.touch()
     state.emit(f"{intent['object']}.requires_action", intent, ctx)
     return intent
@@ -369,6 +444,13 @@ def payment_method_types(
     (``payment_method_types_no_longer_supported``).
     """
     p, version = call.params, call.ctx.api_version
+    if "card" in (p.get("excluded_payment_method_types") or ()):
+        raise invalid_request(
+            "Excluding `card` leaves no payment method type to use here (the sandbox emulates "
+            f"{', '.join(SUPPORTED_TYPES)} only).",
+            param="excluded_payment_method_types",
+            code=f"{kind}_invalid_parameter",
+        )
     allowed = p.get("allowed_payment_method_types")
     explicit = p.get("payment_method_types")
     if "allowed_payment_method_types" in p and not versions.accepts_allowed_payment_method_types(
@@ -412,9 +494,13 @@ def payment_method_types(
 
 
 def apply_payment_method_types(call: Call, intent: JSON) -> None:
-    """An update or confirm: set the intent's types from the call (see above)."""
-    types = payment_method_types(call, intent["object"])
+    """An update: set the intent's types from the call (see above)."""
+    set_payment_method_types(call, intent, payment_method_types(call, intent["object"]))
+
+
+def set_payment_method_types(call: Call, intent: JSON, types: list[str] | None) -> None:
     if types is not None:
         intent["payment_method_types"] = types
-    if call.params.get("allowed_payment_method_types") is not None:
-        intent["allowed_payment_method_types"] = call.params["allowed_payment_method_types"]
+    for name in ("allowed_payment_method_types", "excluded_payment_method_types"):
+        if name in call.params and name in intent:
+            intent[name] = call.params[name] or None

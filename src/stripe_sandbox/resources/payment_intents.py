@@ -30,10 +30,17 @@ KIND = intents.IntentKind(
     confirm_after_success="You cannot confirm this PaymentIntent because it has already "
     "succeeded after being previously confirmed.",
     confirm_without_method="You cannot confirm this PaymentIntent because it's missing a "
-    "payment method. To confirm the PaymentIntent, pass a payment_method.",
+    "payment method. You can either update the PaymentIntent with a payment method and then "
+    "confirm it again, or confirm it again directly with a payment method.",
     authentication_failure="The provided PaymentMethod has failed authentication. You can "
     "provide payment_method_data or a new PaymentMethod to attempt to fulfill this "
     "PaymentIntent again.",
+    return_url_needed="A `return_url` must be specified because this Payment Intent is "
+    "configured to automatically accept the payment methods enabled in the Dashboard, some of "
+    "which may require a full page redirect to succeed. If you do not want to accept "
+    "redirect-based payment methods, set `automatic_payment_methods[enabled]` to `true` and "
+    "`automatic_payment_methods[allow_redirects]` to `never` when creating Setup Intents and "
+    "Payment Intents.",
 )
 CANCELABLE = (
     "requires_payment_method",
@@ -68,11 +75,12 @@ _CONFIRM: dict[str, Spec] = {
     "receipt_email": STR,
     "setup_future_usage": _SETUP_FUTURE_USAGE,
     "error_on_requires_action": BOOL,
+    "excluded_payment_method_types": ListOf(STR),
     # Which one a request may use depends on its API version: intents.payment_method_types.
     "payment_method_types": ListOf(STR),
 }
 CREATE: dict[str, Spec] = {
-    **{k: v for k, v in _CONFIRM.items() if k != "client_secret"},
+    **_CONFIRM,
     **intents.CREATE_PARAMS,
     "amount": Req(INT),
     "currency": Req(STR),
@@ -145,6 +153,9 @@ def create(call: Call) -> JSON:
     )
     intents.check_customer(state, p)
     types = intents.payment_method_types(call, KIND.object, ["card"]) or ["card"]
+    auto = intents.automatic_payment_methods(call)
+    if p.get("confirm"):
+        intents.check_return_url(KIND, auto, p)
     pm = payment_method_param(call)
     if pm is not None:
         _check_pm_customer(pm, p.get("customer"))
@@ -154,6 +165,7 @@ def create(call: Call) -> JSON:
         p,
         payment_method=pm,
         payment_method_types=types,
+        automatic_payment_methods=auto,
         ctx=call.ctx,
         amount=p["amount"],
         amount_capturable=0,
@@ -164,9 +176,11 @@ def create(call: Call) -> JSON:
         capture_method=p.get("capture_method") or "automatic_async",
         confirmation_method=p.get("confirmation_method") or "automatic",
         currency=currency,
-        excluded_payment_method_types=None,
+        customer_account=None,
         latest_charge=None,
+        managed_payments=None,
         payment_method_options=intents.card_options(installments=None),
+        payment_record=None,
         processing=None,
         receipt_email=p.get("receipt_email"),
         review=None,
@@ -178,9 +192,11 @@ def create(call: Call) -> JSON:
         transfer_data=None,
         transfer_group=p.get("transfer_group"),
     )
-    if p.get("confirm"):
-        return _confirm(state, pi, pm, call.ctx, p)
-    return pi
+    if not p.get("confirm"):
+        return pi
+    if pm is None:  # created, but it cannot be confirmed: Stripe's error carries it
+        intents.missing_payment_method(KIND, pi)
+    return _confirm(state, pi, pm, call.ctx, p)
 
 
 def retrieve(call: Call) -> JSON:
@@ -215,19 +231,22 @@ def confirm(call: Call) -> JSON:
     return _confirm(call.state, pi, pm, call.ctx, p)
 
 
-def _confirm(state: SandboxState, pi: JSON, pm: JSON | None, ctx: RequestContext, p: JSON) -> JSON:
-    if pm is None:
-        return pi
+def _confirm(state: SandboxState, pi: JSON, pm: JSON, ctx: RequestContext, p: JSON) -> JSON:
     intents.start_attempt(KIND, pi, pm)
+    requested = intents.three_d_secure_requested(pi, p)
     card = card_of(state, pm)
     off_session = bool(p.get("off_session"))
-    needs_auth = card.auth is cards.Auth.ALWAYS or (
-        card.auth is cards.Auth.ON_SETUP and not (off_session and is_set_up(state, pm["id"]))
+    needs_auth = (
+        requested
+        or card.auth is cards.Auth.ALWAYS
+        or (card.auth is cards.Auth.ON_SETUP and not (off_session and is_set_up(state, pm["id"])))
     )
     if needs_auth:
         if off_session or p.get("error_on_requires_action"):
             _decline(state, pi, pm, ctx, cards.AUTH_REQUIRED)
-        return intents.require_action(state, pi, ctx, p.get("return_url"))
+        return intents.require_action(
+            state, pi, ctx, p.get("return_url"), bool(p.get("use_stripe_sdk"))
+        )
     return charge(state, pi, pm, ctx)
 
 
@@ -298,7 +317,14 @@ ROUTES = [
     list_route("payment_intent", "/v1/payment_intents", ("customer",)),
     Route("GET", "/v1/payment_intents/{id}", retrieve, {"client_secret": STR}, publishable=True),
     Route("POST", "/v1/payment_intents/{id}", update, UPDATE),
-    Route("POST", "/v1/payment_intents/{id}/confirm", confirm, _CONFIRM, publishable=True),
+    Route(
+        "POST",
+        "/v1/payment_intents/{id}/confirm",
+        confirm,
+        _CONFIRM,
+        publishable=True,
+        publishable_params=intents.STRIPE_JS_CONFIRM,
+    ),
     Route(
         "POST",
         "/v1/payment_intents/{id}/cancel",

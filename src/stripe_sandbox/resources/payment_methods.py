@@ -16,8 +16,8 @@ from ..params import (
     ALLOW_REDISPLAY,
     BILLING_DETAILS,
     META,
-    PAYMENT_METHOD_DATA,
     STR,
+    STRIPE_JS_PAYMENT_METHOD_DATA,
     Obj,
     Req,
     Spec,
@@ -28,10 +28,9 @@ from ..wire import JSON, StripeError, card_error, invalid_request, missing_param
 from ._common import apply_metadata, billing_details, previous, require
 
 CREATE: dict[str, Spec] = {
-    **PAYMENT_METHOD_DATA.fields,  # type, card, billing_details, metadata, allow_redisplay
+    **STRIPE_JS_PAYMENT_METHOD_DATA.fields,  # type, card, billing_details, metadata, …
     "customer": STR,
     "payment_method": STR,
-    "client_secret": STR,  # ignored; Stripe.js may send it
 }
 UPDATE: dict[str, Spec] = {
     "billing_details": BILLING_DETAILS,
@@ -351,7 +350,9 @@ def retrieve_for_customer(call: Call) -> JSON:
     return pm
 
 
-_LIST = list_params({"customer": STR, "type": STR, "allow_redisplay": ALLOW_REDISPLAY})
+_LIST = list_params(
+    {"customer": STR, "type": STR, "allow_redisplay": ALLOW_REDISPLAY}, created=False
+)
 
 ROUTES = [
     Route("POST", "/v1/payment_methods", create, CREATE, publishable=True),
@@ -364,7 +365,7 @@ ROUTES = [
         "GET",
         "/v1/customers/{id}/payment_methods",
         list_for_customer,
-        list_params({"type": STR, "allow_redisplay": STR}),
+        list_params({"type": STR, "allow_redisplay": ALLOW_REDISPLAY}, created=False),
     ),
     Route("GET", "/v1/customers/{id}/payment_methods/{pm}", retrieve_for_customer, {}),
 ]

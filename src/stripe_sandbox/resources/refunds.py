@@ -225,5 +225,5 @@ ROUTES = [
     Route("GET", "/v1/refunds", list_, list_params({"charge": STR, "payment_intent": STR})),
     Route("GET", "/v1/refunds/{id}", retrieve, {}),
     Route("POST", "/v1/refunds/{id}", update, {"metadata": META}),
-    Route("GET", "/v1/charges/{id}/refunds", list_for_charge, list_params()),
+    Route("GET", "/v1/charges/{id}/refunds", list_for_charge, list_params(created=False)),
 ]

@@ -29,6 +29,12 @@ KIND = intents.IntentKind(
     "it again directly with a payment method.",
     authentication_failure="The latest attempt to set up the payment method has failed because "
     "authentication failed.",
+    return_url_needed="A `return_url` must be specified because this Setup Intent is "
+    "configured to automatically accept the payment methods enabled in the Dashboard, some of "
+    "which may require a full page redirect to succeed. If you do not want to accept "
+    "redirect-based payment methods, set `automatic_payment_methods[enabled]` to `true` and "
+    "`automatic_payment_methods[allow_redirects]` to `never` when creating Setup Intents and "
+    "Payment Intents.",
 )
 _CONFIRM: dict[str, Spec] = {
     **intents.CONFIRM_PARAMS,
@@ -49,6 +55,7 @@ def new(
     pm: JSON | None,
     types: list[str],
     ctx: RequestContext,
+    automatic_payment_methods: JSON | None = None,
 ) -> JSON:
     """A new SetupIntent from create's ``params`` (also the billing portal's "add a card")."""
     return intents.new_intent(
@@ -57,6 +64,7 @@ def new(
         params,
         payment_method=pm,
         payment_method_types=types,
+        automatic_payment_methods=automatic_payment_methods,
         ctx=ctx,
         flow_directions=params.get("flow_directions"),
         latest_attempt=None,
@@ -72,11 +80,16 @@ def create(call: Call) -> JSON:
     intents.check_customer(state, p)
     intents.only_with_confirm(p, ("return_url", "mandate_data"))
     types = intents.payment_method_types(call, KIND.object, ["card"]) or ["card"]
-    pm = payment_method_param(call)
-    si = new(state, p, pm, types, call.ctx)
+    auto = intents.automatic_payment_methods(call)
     if p.get("confirm"):
-        return run_confirmation(state, si, pm, call.ctx, p.get("return_url"))
-    return si
+        intents.check_return_url(KIND, auto, p)
+    pm = payment_method_param(call)
+    si = new(state, p, pm, types, call.ctx, auto)
+    if not p.get("confirm"):
+        return si
+    if pm is None:  # created, but it cannot be confirmed: Stripe's error carries it
+        intents.missing_payment_method(KIND, si)
+    return run_confirmation(state, si, pm, call.ctx, p)
 
 
 def retrieve(call: Call) -> JSON:
@@ -92,20 +105,21 @@ def update(call: Call) -> JSON:
 
 def confirm(call: Call) -> JSON:
     si, pm = intents.confirmable(call, KIND)
-    return run_confirmation(call.state, si, pm, call.ctx, call.params.get("return_url"))
+    return run_confirmation(call.state, si, pm, call.ctx, call.params)
 
 
-def run_confirmation(
-    state: SandboxState, si: JSON, pm: JSON | None, ctx: RequestContext, return_url: str | None
-) -> JSON:
-    if pm is None:
-        return si
+def run_confirmation(state: SandboxState, si: JSON, pm: JSON, ctx: RequestContext, p: JSON) -> JSON:
+    """Confirm ``si`` with ``pm`` under the confirmation's parameters ``p`` (``return_url``,
+    ``use_stripe_sdk``, ``payment_method_options``)."""
     intents.start_attempt(KIND, si, pm)
+    requested = intents.three_d_secure_requested(si, p)
     card = card_of(state, pm)
     if card.setup_decline is not None:
         intents.decline(state, KIND, si, ctx, decline_payload(card.setup_decline, pm))
-    if card.auth in (cards.Auth.ON_SETUP, cards.Auth.ALWAYS):
-        return intents.require_action(state, si, ctx, return_url)
+    if requested or card.auth in (cards.Auth.ON_SETUP, cards.Auth.ALWAYS):
+        return intents.require_action(
+            state, si, ctx, p.get("return_url"), bool(p.get("use_stripe_sdk"))
+        )
     return succeed(state, si, pm, ctx)
 
 
@@ -137,7 +151,14 @@ ROUTES = [
     list_route("setup_intent", "/v1/setup_intents", ("customer", "payment_method")),
     Route("GET", "/v1/setup_intents/{id}", retrieve, {"client_secret": STR}, publishable=True),
     Route("POST", "/v1/setup_intents/{id}", update, UPDATE),
-    Route("POST", "/v1/setup_intents/{id}/confirm", confirm, _CONFIRM, publishable=True),
+    Route(
+        "POST",
+        "/v1/setup_intents/{id}/confirm",
+        confirm,
+        _CONFIRM,
+        publishable=True,
+        publishable_params=intents.STRIPE_JS_CONFIRM,
+    ),
     Route(
         "POST",
         "/v1/setup_intents/{id}/cancel",

@@ -10,7 +10,7 @@ from ..routing import Call, Route, list_route
 from ..state import random_id
 from ..wire import JSON, invalid_request
 from ._common import apply_metadata, require, update_fields
-from .events import KNOWN_TYPES
+from .event_types import STRIPE_EVENT_TYPES
 
 CREATE: dict[str, Spec] = {
     "url": Req(STR),
@@ -33,10 +33,11 @@ def _check(params: JSON) -> None:
     url = params.get("url")
     if url is not None and not url.startswith(("http://", "https://")):
         raise invalid_request(f"Invalid URL: {url}", param="url", code="url_invalid")
+    # Any of Stripe's event types, emitted here or not (Stripe takes no prefix wildcard).
     for i, name in enumerate(params.get("enabled_events") or []):
-        if name != "*" and name not in KNOWN_TYPES and not name.endswith(".*"):
+        if name != "*" and name not in STRIPE_EVENT_TYPES:
             raise invalid_request(
-                f"Invalid enabled_events[{i}]: {name} is not an event type this sandbox emits",
+                f"Invalid enabled_events[{i}]: {name} is not one of Stripe's event types",
                 param=f"enabled_events[{i}]",
             )
 
@@ -98,7 +99,7 @@ def delete(call: Call) -> JSON:
 
 ROUTES = [
     Route("POST", "/v1/webhook_endpoints", create, CREATE),
-    list_route("webhook_endpoint", "/v1/webhook_endpoints"),
+    list_route("webhook_endpoint", "/v1/webhook_endpoints", created=False),
     Route("GET", "/v1/webhook_endpoints/{id}", retrieve, {}),
     Route("POST", "/v1/webhook_endpoints/{id}", update, UPDATE),
     Route("DELETE", "/v1/webhook_endpoints/{id}", delete, {}),

@@ -399,6 +399,7 @@
     var pmData = confirmParams.payment_method_data || {};
     var pm = typeof confirmParams.payment_method === "string" ? confirmParams.payment_method : null;
     var extra = {};
+    if (confirmParams.return_url) extra.return_url = confirmParams.return_url;
     if (confirmParams.receipt_email) extra.receipt_email = confirmParams.receipt_email;
     if (confirmParams.setup_future_usage) extra.setup_future_usage = confirmParams.setup_future_usage;
     return self._confirm(secret, pm, pm ? null : element, pmData.billing_details, extra, true)
